@@ -1,0 +1,309 @@
+"""The layer contract that every built-in and plugin layer follows.
+
+A layer is an attrs class whose fields are its JSON-safe configuration. Everything
+else (parameters, gradients, cached inputs) is runtime state created by ``build``.
+
+    @attrs.define(eq=False)
+    class Scale(nnf.Layer):
+        key = "acme.Scale.v1"          # namespace.Name.vN, also the entry-point name
+        factor: float = 1.0
+
+        def forward(self, x, training=False):    # (N, *in_shape) -> (N, *out_shape)
+            self.input = x
+            return x * self.factor
+
+        def _backward(self, output_gradient):     # accumulates self.grads, returns dL/dx
+            return output_gradient * self.factor
+
+A layer with parameters also overrides ``_build(input_shape, rng, dtype)``, which creates
+``self.params`` and returns the output shape. Shapes are sample shapes, without the batch axis.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+from .errors import ConfigError, NotBuiltError, ShapeError
+
+Shape = tuple[int, ...]
+
+#: ``namespace.Name.vN``: the namespace may itself be dotted (``acme.vision``).
+KEY_PATTERN = re.compile(r"^(?P<ns>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.(?P<name>[A-Za-z_]\w*)\.v(?P<v>[1-9]\d*)$")
+
+DTYPES = ("float32", "float64")
+
+
+def parse_key(key: str) -> tuple[str, str, int]:
+    """Split ``"acme.Gated.v2"`` into ``("acme", "Gated", 2)``; raise ``ConfigError`` if malformed."""
+    match = KEY_PATTERN.match(key) if isinstance(key, str) else None
+    if match is None:
+        raise ConfigError(
+            f"layer key {key!r} is malformed: use 'namespace.Name.vN', e.g. 'acme.Gated.v1'"
+        )
+    return match["ns"], match["name"], int(match["v"])
+
+
+def as_shape(shape: Any, what: str = "shape") -> Shape:
+    """Normalise a shape given as an int, list or tuple to a tuple of positive ints."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        out = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise ShapeError(f"{what} must be a tuple of positive integers, got {shape!r}") from None
+    if any(d <= 0 for d in out) or any(isinstance(d, bool) for d in shape):
+        raise ShapeError(f"{what} must be a tuple of positive integers, got {shape!r}")
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    """Tuples become lists and NumPy scalars become Python numbers, so configs survive JSON."""
+    if isinstance(value, (tuple, list)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def legacy_seeded_rng() -> np.random.Generator:
+    """A Generator seeded from NumPy's global RNG, so ``np.random.seed`` governs tutorial code."""
+    return np.random.default_rng(np.random.randint(0, 2**31 - 1))
+
+
+class Layer:
+    """Base class of every layer.
+
+    Class attributes: ``key`` (registry key ``namespace.Name.vN``) and ``version`` (the
+    version of the layer's saved state, used to migrate old files).
+
+    Runtime attributes: ``params`` and ``grads`` (dicts with the same keys), ``state``
+    (non-trainable arrays saved with the model, e.g. running statistics), ``in_shape`` and
+    ``out_shape`` (sample shapes, set by ``build``), ``name`` (given by the model), ``rng``
+    (a Generator for layers that draw random numbers while training) and ``dtype``.
+    """
+
+    key: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    state: dict[str, np.ndarray]
+    in_shape: Shape | None
+    out_shape: Shape | None
+    name: str | None
+    rng: np.random.Generator | None
+    dtype: np.dtype
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        # Runtime state lives outside the attrs fields, so even a plain (non-attrs) subclass
+        # written tutorial-style has it without calling super().__init__().
+        self = super().__new__(cls)
+        self.params, self.grads, self.state = {}, {}, {}
+        self.in_shape = self.out_shape = None
+        self.name = None
+        self.rng = None
+        self.dtype = np.dtype("float32")
+        return self
+
+    def __attrs_post_init__(self) -> None:
+        # Tutorial-style construction (Dense(784, 100)) gives every size: build right away
+        # so the layer can be used without a model, like the tutorial's layers.
+        shape = self.declared_input_shape()
+        if shape is not None:
+            self.build(shape)
+
+    # ----------------------------------------------------------------- building
+    @property
+    def built(self) -> bool:
+        return self.out_shape is not None
+
+    def declared_input_shape(self) -> Shape | None:
+        """The input sample shape fixed by the configuration, or None if it is inferred."""
+        return None
+
+    def build(
+        self,
+        input_shape: Any,
+        rng: np.random.Generator | None = None,
+        dtype: Any = "float32",
+    ) -> Shape:
+        """Create the parameters for samples of ``input_shape``; return the output sample shape.
+
+        ``rng`` makes initialisation reproducible; ``dtype`` is float32 or float64.
+        """
+        input_shape = as_shape(input_shape, f"input shape of {self.label}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype.name not in DTYPES:
+            raise ConfigError(f"dtype {self.dtype.name!r} is not supported: use one of {DTYPES}")
+        rng = rng if rng is not None else legacy_seeded_rng()
+        self.params, self.grads, self.state = {}, {}, {}
+        out_shape = as_shape(self._build(input_shape, rng, self.dtype), f"output of {self.label}")
+        self.grads = {k: np.zeros_like(p) for k, p in self.params.items()}
+        self.in_shape, self.out_shape = input_shape, out_shape
+        return out_shape
+
+    def _build(self, input_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
+        """Create ``self.params`` (and ``self.state``); return the output shape. Default: identity."""
+        return input_shape
+
+    def cast(self, dtype: Any) -> None:
+        """Convert parameters, gradients and state to ``dtype`` (float32 or float64)."""
+        self.dtype = np.dtype(dtype)
+        for table in (self.params, self.grads, self.state):
+            for k, v in table.items():
+                if v.dtype.kind == "f":
+                    table[k] = v.astype(self.dtype)
+
+    # ---------------------------------------------------------- forward/backward
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Map a batch ``(N, *in_shape)`` to ``(N, *out_shape)``; keep what backward needs."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def _backward(self, output_gradient: np.ndarray) -> np.ndarray:
+        """Return dL/dinput for dL/doutput; add parameter gradients into ``self.grads``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _backward()")
+
+    def backward(
+        self, output_gradient: np.ndarray, learning_rate: float | None = None
+    ) -> np.ndarray:
+        """Back-propagate ``output_gradient`` (shaped like the last output).
+
+        Returns the input gradient and accumulates parameter gradients in ``self.grads``.
+        With ``learning_rate`` (the tutorial's call) it instead applies one plain SGD step
+        from this call's gradient alone, leaving ``self.grads`` zero.
+        """
+        if learning_rate is None:
+            return self._backward(output_gradient)
+        return self._backward_sgd(output_gradient, float(learning_rate))
+
+    def _backward_sgd(self, output_gradient: np.ndarray, learning_rate: float) -> np.ndarray:
+        """Tutorial path: backward then ``p -= lr * g``. Layers may fuse this for speed."""
+        self.zero_grad()
+        input_gradient = self._backward(output_gradient)
+        for k, p in self.params.items():
+            g = self.grads[k]
+            g *= learning_rate
+            p -= g
+            g.fill(0)
+        return input_gradient
+
+    def zero_grad(self) -> None:
+        for g in self.grads.values():
+            g.fill(0)
+
+    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield ``(name, parameter, gradient)`` for every trainable array."""
+        for k, p in self.params.items():
+            yield k, p, self.grads[k]
+
+    @property
+    def num_params(self) -> int:
+        return sum(int(p.size) for p in self.params.values())
+
+    # ------------------------------------------------------------ configuration
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-safe: ``type(self).from_config(cfg)`` rebuilds it."""
+        if not attrs.has(type(self)):
+            return {}
+        return {
+            f.name: _json_safe(getattr(self, f.name)) for f in attrs.fields(type(self)) if f.init
+        }
+
+    @classmethod
+    def config_fields(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in attrs.fields(cls) if f.init) if attrs.has(cls) else ()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
+        """Create a layer from ``get_config()`` output; unknown options are a ``ConfigError``."""
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{cls.__name__} config must be a mapping, got {type(config).__name__}")
+        valid = cls.config_fields()
+        unknown = sorted(set(config) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"{cls.__name__} has no option {', '.join(map(repr, unknown))}; "
+                f"valid options: {', '.join(valid) or '(none)'}"
+            )
+        try:
+            return cls(**config)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError | ShapeError):
+                raise
+            raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+    @classmethod
+    def migrate_state(
+        cls, arrays: dict[str, np.ndarray], from_version: int
+    ) -> dict[str, np.ndarray]:
+        """Upgrade saved params/state written by layer ``version`` ``from_version``. Default: none."""
+        if from_version != cls.version:
+            raise ConfigError(
+                f"{cls.key} cannot read state saved by layer version {from_version} "
+                f"(this one is version {cls.version})"
+            )
+        return arrays
+
+    # --------------------------------------------------------------- helpers
+    @property
+    def label(self) -> str:
+        """How errors name this layer: ``dense_1 (Dense)`` or just ``Dense``."""
+        kind = type(self).__name__
+        return f"{self.name} ({kind})" if self.name else kind
+
+    def require_built(self) -> None:
+        if not self.built:
+            raise NotBuiltError(
+                f"{self.label} has no parameters yet: give its input size, call "
+                "build(input_shape), or put it in a model and build the model"
+            )
+
+    def check_input(self, x: np.ndarray, expected: Shape | None = None) -> None:
+        """Raise ``ShapeError`` naming this layer if ``x``'s sample shape is not ``expected``."""
+        expected = expected if expected is not None else self.in_shape
+        if expected is not None and tuple(x.shape[1:]) != tuple(expected):
+            raise ShapeError(
+                f"{self.label} expects input samples shaped {tuple(expected)} "
+                f"(batch shape (N, {', '.join(map(str, expected))})), got a batch shaped {x.shape}"
+            )
+
+
+def glorot_scale(fan_in: int, fan_out: int) -> float:
+    """Standard deviation of Glorot/Xavier normal initialisation."""
+    return math.sqrt(2.0 / (fan_in + fan_out))
+
+
+def he_scale(fan_in: int) -> float:
+    """Standard deviation of He normal initialisation (for ReLU networks)."""
+    return math.sqrt(2.0 / fan_in)
+
+
+INITS = ("glorot", "he", "normal")
+
+
+def init_array(
+    rng: np.random.Generator,
+    shape: Shape,
+    init: str,
+    fan_in: int,
+    fan_out: int,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """Draw a weight array: ``glorot``/``he`` are scaled normals, ``normal`` is the tutorial's randn."""
+    if init == "normal":
+        scale = 1.0
+    elif init == "glorot":
+        scale = glorot_scale(fan_in, fan_out)
+    elif init == "he":
+        scale = he_scale(fan_in)
+    else:
+        raise ConfigError(f"unknown init {init!r}: use one of {', '.join(INITS)}")
+    return (rng.standard_normal(shape) * scale).astype(dtype, copy=False)

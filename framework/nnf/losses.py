@@ -1,0 +1,212 @@
+"""Loss functions: the tutorial's pairs (``mse``/``mse_prime``, ...) and named ``Loss`` objects.
+
+Shapes: ``y_true`` and ``y_pred`` share a shape: a batch ``(N, K)``, a batch of tutorial
+columns ``(N, K, 1)``, one column ``(K, 1)`` or one row ``(K,)``. Cross-entropy losses also
+take integer class indices for ``y_true`` (shape ``(N,)``). Every loss is a mean, so its
+gradient already carries the ``1/N`` (or ``1/size`` for the tutorial's element means).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError
+
+
+def _eps(dtype: np.dtype) -> float:
+    # Keep log() finite: 1e-7 is representable next to 1.0 in float32, 1e-12 in float64.
+    return 1e-7 if np.dtype(dtype).itemsize <= 4 else 1e-12
+
+
+def _clip(y_pred: np.ndarray) -> np.ndarray:
+    eps = _eps(y_pred.dtype)
+    return np.clip(y_pred, eps, 1.0 - eps)
+
+
+# ------------------------------------------------------------------ the tutorial's functions
+def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean squared error over every element (the tutorial's formula)."""
+    return float(np.mean(np.square(np.subtract(y_true, y_pred))))
+
+
+def mse_prime(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """d mse / d y_pred = 2 (y_pred - y_true) / size."""
+    return 2 * np.subtract(y_pred, y_true, dtype=np.result_type(y_pred)) / np.size(y_true)
+
+
+def binary_cross_entropy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean of -y log p - (1-y) log(1-p) over every element; p is clipped away from 0 and 1."""
+    p = _clip(np.asarray(y_pred))
+    return float(np.mean(-y_true * np.log(p) - (1 - y_true) * np.log(1 - p)))
+
+
+def binary_cross_entropy_prime(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """((1-y)/(1-p) - y/p) / size, with p clipped like the loss."""
+    p = _clip(np.asarray(y_pred))
+    return ((1 - y_true) / (1 - p) - y_true / p) / np.size(y_true)
+
+
+# --------------------------------------------------------------------------- helpers
+def _class_view(a: np.ndarray) -> np.ndarray:
+    """Drop the tutorial's trailing column axis: (N, K, 1) -> (N, K), (K, 1) -> (K,)."""
+    return a[..., 0] if a.ndim >= 2 and a.shape[-1] == 1 else a
+
+
+def _targets_like(y_true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """One-hot targets shaped like ``pred`` (class axis last); accepts class indices."""
+    y_true = np.asarray(y_true)
+    if y_true.dtype.kind in "iu" and y_true.ndim == pred.ndim - 1:
+        k = pred.shape[-1]
+        if y_true.size and (y_true.min() < 0 or y_true.max() >= k):
+            raise ShapeError(f"class index out of range: labels must lie in [0, {k - 1}]")
+        out = np.zeros(pred.shape, dtype=pred.dtype)
+        np.put_along_axis(out, y_true[..., None].astype(np.intp), 1, axis=-1)
+        return out
+    y = _class_view(y_true)
+    if y.shape != pred.shape:
+        raise ShapeError(
+            f"targets shaped {y_true.shape} do not match predictions shaped {pred.shape}"
+        )
+    return y
+
+
+def _num_samples(pred: np.ndarray) -> int:
+    return int(pred.shape[0]) if pred.ndim >= 2 else 1
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Max-subtracted softmax along ``axis``."""
+    z = logits - np.max(logits, axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= np.sum(z, axis=axis, keepdims=True)
+    return z
+
+
+# ------------------------------------------------------------------------ Loss objects
+class Loss:
+    """A named loss: ``loss(y_true, y_pred) -> float`` and ``loss.gradient(...) -> array``."""
+
+    name: str = ""
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """dL/dy_pred, shaped like ``y_pred``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MeanSquaredError(Loss):
+    name = "mse"
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return mse(y_true, y_pred)
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return mse_prime(y_true, y_pred)
+
+
+class BinaryCrossEntropy(Loss):
+    name = "binary_crossentropy"
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return binary_cross_entropy(y_true, y_pred)
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return binary_cross_entropy_prime(y_true, y_pred)
+
+
+class CategoricalCrossEntropy(Loss):
+    """-sum(y log p) averaged over samples; ``y_pred`` holds probabilities (after Softmax)."""
+
+    name = "categorical_crossentropy"
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        p = _class_view(np.asarray(y_pred))
+        y = _targets_like(y_true, p)
+        return float(-np.sum(y * np.log(_clip(p))) / _num_samples(p))
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        p = _class_view(np.asarray(y_pred))
+        y = _targets_like(y_true, p)
+        return (-y / _clip(p) / _num_samples(p)).reshape(np.shape(y_pred))
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax and cross-entropy fused: ``y_pred`` holds logits; gradient = (softmax - y) / N.
+
+    Models ending in a Softmax layer trained with ``categorical_crossentropy`` use this
+    gradient for the Softmax input automatically (stable and cheaper).
+    """
+
+    name = "softmax_crossentropy"
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        z = _class_view(np.asarray(y_pred))
+        y = _targets_like(y_true, z)
+        shifted = z - np.max(z, axis=-1, keepdims=True)
+        log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+        return float(-np.sum(y * log_p) / _num_samples(z))
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        z = _class_view(np.asarray(y_pred))
+        return self.gradient_from_probs(y_true, softmax(z)).reshape(np.shape(y_pred))
+
+    @staticmethod
+    def gradient_from_probs(y_true: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """(p - y) / N for probabilities ``p`` (class axis last)."""
+        y = _targets_like(y_true, probs)
+        return (probs - y) / _num_samples(probs)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "mse": MeanSquaredError,
+    "binary_crossentropy": BinaryCrossEntropy,
+    "categorical_crossentropy": CategoricalCrossEntropy,
+    "softmax_crossentropy": SoftmaxCrossEntropy,
+}
+ALIASES = {
+    "mean_squared_error": "mse",
+    "bce": "binary_crossentropy",
+    "binary_cross_entropy": "binary_crossentropy",
+    "cce": "categorical_crossentropy",
+    "crossentropy": "categorical_crossentropy",
+    "cross_entropy": "categorical_crossentropy",
+    "categorical_cross_entropy": "categorical_crossentropy",
+    "softmax_cross_entropy": "softmax_crossentropy",
+}
+
+
+def get_loss(loss: str | Loss | Any) -> Loss:
+    """A ``Loss`` from a name (``"mse"``, ``"categorical_crossentropy"``, ...) or a Loss."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss()
+    if isinstance(loss, str):
+        key = ALIASES.get(loss.lower(), loss.lower())
+        if key in LOSSES:
+            return LOSSES[key]()
+    raise ConfigError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
+    """Fraction of samples whose predicted class is right, or None for non-class targets.
+
+    One output per sample is read as a binary probability (threshold 0.5).
+    """
+    p = _class_view(np.asarray(y_pred))
+    y = np.asarray(y_true)
+    if y.dtype.kind in "iu" and y.ndim == p.ndim - 1:
+        return float(np.mean(np.argmax(p, axis=-1) == y)) if y.size else None
+    y = _class_view(y)
+    if y.shape != p.shape or p.ndim == 0:
+        return None
+    if p.ndim == 1 or p.shape[-1] == 1:
+        return float(np.mean((p >= 0.5) == (y >= 0.5)))
+    return float(np.mean(np.argmax(p, axis=-1) == np.argmax(y, axis=-1)))

@@ -1,0 +1,277 @@
+"""Sequential: a stack of layers, each feeding the next, trained with mini-batches."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ConfigError, NotBuiltError, ShapeError
+from .layer import DTYPES, Layer, Shape, as_shape
+from .losses import Loss, accuracy, get_loss
+
+if TYPE_CHECKING:
+    from .optimizers import Optimizer
+    from .training import History
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Sequential:
+    """Layers applied in order to batches shaped ``(N, *input_shape)``.
+
+    ``Sequential([Convolutional(kernel_size=3, depth=5), Sigmoid(), Flatten(), Dense(output_size=10)],
+    input_shape=(1, 28, 28))``. Parameters are float32 unless ``dtype="float64"``.
+    """
+
+    def __init__(
+        self,
+        layers: Iterable[Layer] | None = None,
+        input_shape: Sequence[int] | None = None,
+        dtype: str = "float32",
+        name: str = "sequential",
+    ) -> None:
+        if np.dtype(dtype).name not in DTYPES:
+            raise ConfigError(f"dtype {dtype!r} is not supported: use one of {', '.join(DTYPES)}")
+        self.dtype = np.dtype(dtype)
+        self.name = name
+        self.layers: list[Layer] = []
+        self.input_shape: Shape | None = as_shape(input_shape) if input_shape else None
+        self.built = False
+        self.seed: int | None = None
+        self.loss: Loss | None = None
+        self.optimizer: Optimizer | None = None
+        # Progress of training, saved with the model so that fit() resumes exactly.
+        self.training_state: dict[str, Any] = {}
+        for layer in layers or ():
+            self.add(layer)
+
+    # --------------------------------------------------------------- structure
+    def add(self, layer: Layer) -> None:
+        """Append a layer; it gets a unique name such as ``dense_2`` if it has none."""
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"Sequential takes nnf.Layer instances, got {type(layer).__name__}")
+        if layer.name is None or any(layer.name == other.name for other in self.layers):
+            layer.name = f"{_snake(type(layer).__name__)}_{len(self.layers)}"
+        self.layers.append(layer)
+        self.built = False
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Layer:
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([{inner}], input_shape={self.input_shape})"
+
+    def _infer_input_shape(self) -> Shape | None:
+        if self.input_shape is not None:
+            return self.input_shape
+        return self.layers[0].declared_input_shape() if self.layers else None
+
+    def build(self, input_shape: Sequence[int] | None = None, seed: int | None = None) -> Sequential:
+        """Infer every layer's shapes and initialise parameters (same seed, same weights).
+
+        ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``.
+        """
+        if not self.layers:
+            raise ConfigError("the model has no layers: add some before building it")
+        shape = as_shape(input_shape) if input_shape is not None else self._infer_input_shape()
+        if shape is None:
+            raise NotBuiltError(
+                "the model's input shape is unknown: pass input_shape to Sequential(...) or build()"
+            )
+        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        rng = np.random.default_rng(self.seed)
+        self.input_shape = shape
+        for i, layer in enumerate(self.layers):
+            try:
+                shape = layer.build(shape, rng=rng, dtype=self.dtype)
+            except (ShapeError, ConfigError) as exc:
+                raise type(exc)(f"layer {i} {layer.label}: {exc}") from None
+        self.built = True
+        return self
+
+    def _ensure_built(self, x: np.ndarray | None = None) -> None:
+        if self.built:
+            return
+        if self._infer_input_shape() is None and x is not None:
+            self.input_shape = as_shape(np.shape(x)[1:])
+        self.build(seed=self.seed)
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.layers[-1].out_shape if self.built and self.layers else None
+
+    def cast(self, dtype: str) -> None:
+        """Convert every parameter to ``dtype`` (float32 or float64)."""
+        if np.dtype(dtype).name not in DTYPES:
+            raise ConfigError(f"dtype {dtype!r} is not supported: use one of {', '.join(DTYPES)}")
+        self.dtype = np.dtype(dtype)
+        for layer in self.layers:
+            layer.cast(self.dtype)
+
+    # ------------------------------------------------------------ computation
+    def _as_batch(self, x: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=self.dtype)
+        self._ensure_built(x)
+        if x.shape[1:] != self.input_shape:
+            raise ShapeError(
+                f"the model expects samples shaped {self.input_shape} "
+                f"(batch shape (N, {', '.join(map(str, self.input_shape or ()))})), "
+                f"got an array shaped {x.shape}"
+            )
+        return x
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Run a batch ``(N, *input_shape)`` through every layer; returns ``(N, *output_shape)``."""
+        out = self._as_batch(x)
+        for layer in self.layers:
+            out = layer.forward(out, training=training)
+        return out
+
+    def backward(self, output_gradient: np.ndarray, start: int | None = None) -> np.ndarray:
+        """Back-propagate from the output (or from before layer ``start``); returns dL/dx."""
+        grad = output_gradient
+        stop = len(self.layers) if start is None else start
+        for layer in reversed(self.layers[:stop]):
+            grad = layer.backward(grad)
+        return grad
+
+    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """Outputs for ``x`` shaped ``(N, *input_shape)``, computed ``batch_size`` at a time.
+
+        Only one chunk's activations are alive at once, so large inputs fit in memory.
+        """
+        x = np.asarray(x)
+        if x.ndim == 0:
+            raise ShapeError("predict needs an array of samples, got a scalar")
+        self._ensure_built(x)
+        if x.shape[1:] != self.input_shape:
+            self._as_batch(x[:1])  # raises the shape error
+        n = x.shape[0]
+        out: np.ndarray | None = None
+        for start in range(0, n, batch_size):
+            chunk = self.forward(x[start : start + batch_size], training=False)
+            if out is None:
+                out = np.empty((n, *chunk.shape[1:]), dtype=chunk.dtype)
+            out[start : start + len(chunk)] = chunk
+        if out is None:
+            out = np.empty((0, *(self.output_shape or ())), dtype=self.dtype)
+        return out
+
+    def evaluate(
+        self, x: Any, y: Any, loss: str | Loss | None = None, batch_size: int = 256
+    ) -> dict[str, float]:
+        """Mean loss (and accuracy for class targets) over ``x``, ``y``."""
+        loss_fn = get_loss(loss) if loss is not None else self.loss
+        if loss_fn is None:
+            raise ConfigError("evaluate needs a loss: pass loss=... or train the model first")
+        pred = self.predict(x, batch_size=batch_size)
+        result = {"loss": loss_fn(np.asarray(y), pred)}
+        acc = accuracy(np.asarray(y), pred)
+        if acc is not None:
+            result["accuracy"] = acc
+        return result
+
+    # ---------------------------------------------------------------- training
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield ``("layer_name.param", parameter, gradient)`` for every trainable array."""
+        for layer in self.layers:
+            for k, p, g in layer.parameters():
+                yield f"{layer.name}.{k}", p, g
+
+    def zero_grad(self) -> None:
+        for layer in self.layers:
+            layer.zero_grad()
+
+    @property
+    def num_params(self) -> int:
+        return sum(layer.num_params for layer in self.layers)
+
+    def fit(self, x: Any, y: Any, **options: Any) -> History:
+        """Train with mini-batches; see ``nnf.training.fit`` for the options."""
+        from .training import fit
+
+        return fit(self, x, y, **options)
+
+    # ------------------------------------------------------------ description
+    def get_config(self) -> dict[str, Any]:
+        """The architecture: input shape, dtype and each layer's name, key, version and config."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "dtype": self.dtype.name,
+            "layers": [
+                {
+                    "name": layer.name,
+                    "key": type(layer).key,
+                    "version": type(layer).version,
+                    "config": layer.get_config(),
+                }
+                for layer in self.layers
+            ],
+        }
+
+    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
+        """A Keras-style table: layer, type, output shape, parameter count, then totals."""
+        if not self.built:
+            self._ensure_built()
+        rows = [("Layer", "Type", "Output shape", "Params")]
+        for layer in self.layers:
+            shape = "(None, " + ", ".join(map(str, layer.out_shape or ())) + ")"
+            rows.append((layer.name or "", type(layer).key, shape, f"{layer.num_params:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        line = "-" * (sum(widths) + 6)
+
+        def fmt(r: tuple[str, ...]) -> str:
+            return "  ".join(
+                c.rjust(w) if i == 3 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+            )
+
+        total = self.num_params
+        text = "\n".join(
+            [
+                f'Model "{self.name}"  input (None, {", ".join(map(str, self.input_shape or ()))})'
+                f"  dtype {self.dtype.name}",
+                line,
+                fmt(rows[0]),
+                line,
+                *(fmt(r) for r in rows[1:]),
+                line,
+                f"Total params: {total:,}  ({total * self.dtype.itemsize / 1024:,.1f} KiB)",
+                f"Trainable params: {total:,}",
+            ]
+        )
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # ------------------------------------------------------------------- files
+    def save(self, path: str | Path, include_optimizer: bool = True, **kwargs: Any) -> None:
+        """Write the whole model to one ``.nnf`` file, atomically (see docs/format.md)."""
+        from .io import save
+
+        save(self, path, include_optimizer=include_optimizer, **kwargs)
+
+    def to_bytes(self, include_optimizer: bool = True, **kwargs: Any) -> bytes:
+        """The model as the bytes of a ``.nnf`` file."""
+        from .io import dumps
+
+        return dumps(self, include_optimizer=include_optimizer, **kwargs)
+
+    def load_weights(self, path: str | Path, strict: bool = True) -> Any:
+        """Copy parameters from a ``.nnf`` (or ``.npz``) file into this model."""
+        from .io import load_weights
+
+        return load_weights(self, path, strict=strict)

@@ -1,0 +1,219 @@
+"""The mini-batch training loop behind ``Sequential.fit``.
+
+Randomness is derived from ``(seed, epoch)``, so a model saved after epoch N and trained on
+later gives exactly the weights of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import numpy as np
+
+from .errors import ConfigError, ShapeError, TrainingError
+from .losses import CategoricalCrossEntropy, Loss, SoftmaxCrossEntropy, accuracy, get_loss
+from .optimizers import Optimizer, get_optimizer
+
+if TYPE_CHECKING:
+    from .model import Sequential
+
+
+class Callback(Protocol):
+    """Anything with some of these methods; ``on_epoch_end`` returning True stops training."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], model: Sequential) -> bool | None:
+        """Called after each epoch with its metrics."""
+
+
+@attrs.define
+class History:
+    """Per-epoch metrics: ``history.epochs[i]`` is a dict; ``history["loss"]`` a list."""
+
+    epochs: list[dict[str, float]] = attrs.Factory(list)
+
+    def __getitem__(self, metric: str) -> list[float]:
+        return [e[metric] for e in self.epochs if metric in e]
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        keys = dict.fromkeys(k for e in self.epochs for k in e)
+        return {k: self[k] for k in keys}
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+
+def _split(
+    x: np.ndarray, y: np.ndarray, validation_split: float
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    if not 0 <= validation_split < 1:
+        raise ConfigError(f"validation_split must be in [0, 1), got {validation_split}")
+    if validation_split == 0:
+        return x, y, None
+    n_val = int(round(len(x) * validation_split))
+    if n_val == 0 or n_val == len(x):
+        raise ConfigError(
+            f"validation_split={validation_split} leaves no training or no validation samples "
+            f"out of {len(x)}"
+        )
+    # The last samples are held out (as Keras does), before any shuffling.
+    return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+
+
+def _fused_softmax(model: Sequential, loss: Loss) -> bool:
+    """Cross-entropy after a Softmax layer: back-propagate (p - y)/N into the Softmax input."""
+    last = model.layers[-1] if model.layers else None
+    return (
+        isinstance(loss, CategoricalCrossEntropy)
+        and last is not None
+        and type(last).key.startswith("nnf.Softmax.")
+    )
+
+
+def train_step(
+    model: Sequential, xb: np.ndarray, yb: np.ndarray, loss: Loss, optimizer: Optimizer
+) -> tuple[float, np.ndarray]:
+    """One mini-batch: forward, loss, backward, update. Returns (loss, predictions)."""
+    pred = model.forward(xb, training=True)
+    value = loss(yb, pred)
+    model.zero_grad()
+    if _fused_softmax(model, loss):
+        grad = SoftmaxCrossEntropy.gradient_from_probs(yb, pred).astype(pred.dtype, copy=False)
+        model.backward(grad.reshape(pred.shape), start=len(model.layers) - 1)
+    else:
+        model.backward(loss.gradient(yb, pred).astype(pred.dtype, copy=False))
+    optimizer.step(model.named_parameters())
+    model.zero_grad()
+    return value, pred
+
+
+def _snapshot(model: Sequential) -> list[dict[str, np.ndarray]]:
+    return [{k: v.copy() for k, v in layer.params.items()} for layer in model.layers]
+
+
+def _restore(model: Sequential, snapshot: list[dict[str, np.ndarray]]) -> None:
+    for layer, params in zip(model.layers, snapshot):
+        for k, v in params.items():
+            layer.params[k][...] = v
+
+
+def fit(
+    model: Sequential,
+    x: Any,
+    y: Any,
+    epochs: int = 1,
+    batch_size: int = 32,
+    loss: str | Loss | None = None,
+    optimizer: str | Optimizer | None = None,
+    learning_rate: float | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_split: float = 0.0,
+    shuffle: bool = True,
+    seed: int | None = None,
+    callbacks: Sequence[Any] = (),
+    verbose: int = 1,
+) -> History:
+    """Train ``model`` on ``x`` ``(N, *input_shape)`` and ``y`` ``(N, *output_shape)``.
+
+    ``y`` may hold class indices ``(N,)`` with a cross-entropy loss. ``epochs`` more epochs are
+    run, continuing the model's epoch count. ``optimizer`` is a name or an Optimizer (default:
+    the model's saved optimizer, else Adam); ``learning_rate`` sets its rate. ``seed`` fixes
+    shuffling and dropout (default: the seed saved with the model). Returns the History of
+    this call; ``model.training_state["history"]`` keeps all epochs.
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if len(x) != len(y):
+        raise ShapeError(f"x has {len(x)} samples but y has {len(y)}: they must match")
+    if len(x) == 0:
+        raise ShapeError("cannot train on an empty dataset")
+    if int(epochs) < 0 or int(batch_size) < 1:
+        raise ConfigError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
+    state = model.training_state
+    if seed is None:
+        seed = state.get("seed")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**63)
+    seed = int(seed)
+    if not model.built:
+        if model._infer_input_shape() is None:
+            model.input_shape = tuple(int(d) for d in x.shape[1:])
+        model.build(seed=seed)
+
+    loss_fn = get_loss(loss) if loss is not None else model.loss or get_loss("mse")
+    if optimizer is None and model.optimizer is not None:
+        opt = model.optimizer
+        if learning_rate is not None:
+            opt.learning_rate = float(learning_rate)
+    elif isinstance(optimizer, Optimizer):
+        opt = optimizer
+        if learning_rate is not None:
+            opt.learning_rate = float(learning_rate)
+    else:
+        opt = get_optimizer(optimizer, learning_rate=learning_rate)
+    model.loss, model.optimizer = loss_fn, opt
+
+    x_train, y_train, held_out = _split(x, y, validation_split)
+    if validation_data is not None:
+        held_out = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
+
+    history = History()
+    all_epochs: list[dict[str, float]] = state.setdefault("history", [])
+    first = int(state.get("epoch", 0))
+    state["seed"] = seed
+    n = len(x_train)
+    for epoch in range(first, first + int(epochs)):
+        start_time = time.perf_counter()
+        rng = np.random.default_rng([seed, epoch])
+        for i, layer in enumerate(model.layers):
+            layer.rng = np.random.default_rng([seed, epoch, 1, i])
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        snapshot = _snapshot(model)
+        total, correct, counted = 0.0, 0.0, 0
+        for b in range(0, n, batch_size):
+            idx = order[b : b + batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            value, pred = train_step(model, xb, yb, loss_fn, opt)
+            if not math.isfinite(value):
+                _restore(model, snapshot)
+                raise TrainingError(
+                    f"the loss became {value} in epoch {epoch + 1} (batch {b // batch_size + 1}); "
+                    "the weights were reset to the end of the previous epoch. Lower the "
+                    "learning rate or check the data for NaN/inf values"
+                )
+            total += value * len(idx)
+            acc = accuracy(yb, pred)
+            if acc is not None:
+                correct += acc * len(idx)
+                counted += len(idx)
+        logs: dict[str, float] = {"epoch": epoch + 1, "loss": total / n}
+        if counted:
+            logs["accuracy"] = correct / counted
+        if held_out is not None:
+            val = model.evaluate(held_out[0], held_out[1], loss=loss_fn, batch_size=256)
+            logs.update({f"val_{k}": v for k, v in val.items()})
+        logs["seconds"] = time.perf_counter() - start_time
+        state["epoch"] = epoch + 1
+        history.epochs.append(logs)
+        all_epochs.append(logs)
+        if verbose:
+            metrics = "  ".join(
+                f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds")
+            )
+            print(
+                f"epoch {epoch + 1}/{first + int(epochs)}  {metrics}  ({logs['seconds']:.1f}s)",
+                file=sys.stdout,
+            )
+        stop = False
+        for cb in callbacks:
+            hook = getattr(cb, "on_epoch_end", None)
+            if hook is not None and hook(epoch, logs, model):
+                stop = True
+        if stop:
+            break
+    return history
