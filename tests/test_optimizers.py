@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from nnf.errors import ConfigError
 from nnf.optimizers import SGD, Adam, from_state_dict, get_optimizer
 
@@ -45,7 +44,12 @@ GRADS = [RNG.normal(size=(3, 4)) for _ in range(7)]
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True}, {"momentum": 0.5, "weight_decay": 0.1}],
+    [
+        {},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "nesterov": True},
+        {"momentum": 0.5, "weight_decay": 0.1},
+    ],
 )
 def test_sgd_matches_reference(options):
     got = run(SGD(learning_rate=0.05, **options), P0, GRADS)

@@ -1,4 +1,4 @@
-"""The entry-point registry: discovery, isolation of broken plugins, collisions, script registration."""
+"""The entry-point registry: discovery, broken-plugin isolation, collisions, script registration."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import attrs
-import pytest
-
 import nnf
+import pytest
 from nnf.errors import PluginLoadError, RegistrationError, UnknownLayerError
 from nnf.registry import BLOCKED, BROKEN, CONFLICT, OK, REGISTRY, Registry
 
@@ -110,7 +109,9 @@ def test_collision_between_two_distributions_names_both(with_plugins):
 
 
 def test_third_party_cannot_take_nnf_keys(with_plugins):
-    rejected = [e for e in REGISTRY.entries() if e.dist == "nnf-test-misc" and e.key == "nnf.Dense.v1"]
+    rejected = [
+        e for e in REGISTRY.entries() if e.dist == "nnf-test-misc" and e.key == "nnf.Dense.v1"
+    ]
     assert rejected and rejected[0].status == BROKEN and "reserved" in rejected[0].cause
     dense = REGISTRY.get("nnf.Dense.v1")
     assert dense.__module__ == "nnf_layers.dense"
@@ -198,7 +199,7 @@ def test_register_layer_rejects_bad_classes():
     class NoKey(nnf.Layer):
         pass
 
-    with pytest.raises(RegistrationError, match="namespace.Name.vN"):
+    with pytest.raises(RegistrationError, match=r"namespace\.Name\.vN"):
         nnf.register_layer(NoKey)
     with pytest.raises(RegistrationError, match="already registered"):
 

@@ -34,13 +34,15 @@ from .errors import ConfigError, NotBuiltError, ShapeError
 Shape = tuple[int, ...]
 
 #: ``namespace.Name.vN``: the namespace may itself be dotted (``acme.vision``).
-KEY_PATTERN = re.compile(r"^(?P<ns>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.(?P<name>[A-Za-z_]\w*)\.v(?P<v>[1-9]\d*)$")
+KEY_PATTERN = re.compile(
+    r"^(?P<ns>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.(?P<name>[A-Za-z_]\w*)\.v(?P<v>[1-9]\d*)$"
+)
 
 DTYPES = ("float32", "float64")
 
 
 def parse_key(key: str) -> tuple[str, str, int]:
-    """Split ``"acme.Gated.v2"`` into ``("acme", "Gated", 2)``; raise ``ConfigError`` if malformed."""
+    """Split ``"acme.Gated.v2"`` into ``("acme", "Gated", 2)``; ``ConfigError`` if malformed."""
     match = KEY_PATTERN.match(key) if isinstance(key, str) else None
     if match is None:
         raise ConfigError(
@@ -151,7 +153,7 @@ class Layer:
         return out_shape
 
     def _build(self, input_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
-        """Create ``self.params`` (and ``self.state``); return the output shape. Default: identity."""
+        """Create ``self.params`` (and ``self.state``); return the output shape (default: same)."""
         return input_shape
 
     def cast(self, dtype: Any) -> None:
@@ -225,7 +227,9 @@ class Layer:
     def from_config(cls, config: Mapping[str, Any]) -> Layer:
         """Create a layer from ``get_config()`` output; unknown options are a ``ConfigError``."""
         if not isinstance(config, Mapping):
-            raise ConfigError(f"{cls.__name__} config must be a mapping, got {type(config).__name__}")
+            raise ConfigError(
+                f"{cls.__name__} config must be a mapping, got {type(config).__name__}"
+            )
         valid = cls.config_fields()
         unknown = sorted(set(config) - set(valid))
         if unknown:
@@ -244,7 +248,7 @@ class Layer:
     def migrate_state(
         cls, arrays: dict[str, np.ndarray], from_version: int
     ) -> dict[str, np.ndarray]:
-        """Upgrade saved params/state written by layer ``version`` ``from_version``. Default: none."""
+        """Upgrade params/state saved by layer version ``from_version`` (default: same only)."""
         if from_version != cls.version:
             raise ConfigError(
                 f"{cls.key} cannot read state saved by layer version {from_version} "
@@ -297,7 +301,7 @@ def init_array(
     fan_out: int,
     dtype: np.dtype,
 ) -> np.ndarray:
-    """Draw a weight array: ``glorot``/``he`` are scaled normals, ``normal`` is the tutorial's randn."""
+    """Draw weights: ``glorot``/``he`` are scaled normals, ``normal`` is the tutorial's randn."""
     if init == "normal":
         scale = 1.0
     elif init == "glorot":

@@ -25,8 +25,9 @@ def _snake(name: str) -> str:
 class Sequential:
     """Layers applied in order to batches shaped ``(N, *input_shape)``.
 
-    ``Sequential([Convolutional(kernel_size=3, depth=5), Sigmoid(), Flatten(), Dense(output_size=10)],
-    input_shape=(1, 28, 28))``. Parameters are float32 unless ``dtype="float64"``.
+    ``Sequential([Convolutional(kernel_size=3, depth=5), Sigmoid(), Flatten(),
+    Dense(output_size=10)], input_shape=(1, 28, 28))``. Parameters are float32 unless
+    ``dtype="float64"``.
     """
 
     def __init__(
@@ -79,7 +80,9 @@ class Sequential:
             return self.input_shape
         return self.layers[0].declared_input_shape() if self.layers else None
 
-    def build(self, input_shape: Sequence[int] | None = None, seed: int | None = None) -> Sequential:
+    def build(
+        self, input_shape: Sequence[int] | None = None, seed: int | None = None
+    ) -> Sequential:
         """Infer every layer's shapes and initialise parameters (same seed, same weights).
 
         ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``.
@@ -125,13 +128,16 @@ class Sequential:
     def _as_batch(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype)
         self._ensure_built(x)
+        self._check_samples(x)
+        return x
+
+    def _check_samples(self, x: np.ndarray) -> None:
         if x.shape[1:] != self.input_shape:
             raise ShapeError(
                 f"the model expects samples shaped {self.input_shape} "
                 f"(batch shape (N, {', '.join(map(str, self.input_shape or ()))})), "
                 f"got an array shaped {x.shape}"
             )
-        return x
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run a batch ``(N, *input_shape)`` through every layer; returns ``(N, *output_shape)``."""
@@ -157,8 +163,7 @@ class Sequential:
         if x.ndim == 0:
             raise ShapeError("predict needs an array of samples, got a scalar")
         self._ensure_built(x)
-        if x.shape[1:] != self.input_shape:
-            self._as_batch(x[:1])  # raises the shape error
+        self._check_samples(x)
         n = x.shape[0]
         out: np.ndarray | None = None
         for start in range(0, n, batch_size):

@@ -117,15 +117,19 @@ class Registry:
             if not entry.builtin and third_party_off:
                 continue
             if not KEY_PATTERN.match(ep.name):
-                entry.status, entry.cause = BROKEN, (
-                    f"entry-point name {ep.name!r} is not a key of the form 'namespace.Name.vN'"
+                entry.status, entry.cause = (
+                    BROKEN,
+                    (f"entry-point name {ep.name!r} is not a key of the form 'namespace.Name.vN'"),
                 )
                 self._rejected.append(entry)
                 continue
             if not entry.builtin and parse_key(ep.name)[0].split(".")[0] == RESERVED_NAMESPACE:
-                entry.status, entry.cause = BROKEN, (
-                    f"{dist} may not register {ep.name!r}: the 'nnf.' namespace is reserved "
-                    "for nnf's own layers; use your own namespace, e.g. 'acme.Name.v1'"
+                entry.status, entry.cause = (
+                    BROKEN,
+                    (
+                        f"{dist} may not register {ep.name!r}: the 'nnf.' namespace is reserved "
+                        "for nnf's own layers; use your own namespace, e.g. 'acme.Name.v1'"
+                    ),
                 )
                 self._rejected.append(entry)
                 continue
@@ -210,8 +214,7 @@ class Registry:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         return (
-            f"no layer named {name!r} is installed; {hint}"
-            "'nnf layers' lists the installed layers"
+            f"no layer named {name!r} is installed; {hint}'nnf layers' lists the installed layers"
         )
 
     def get(self, name: str) -> type[Layer]:

@@ -55,7 +55,7 @@ def _split(
         raise ConfigError(f"validation_split must be in [0, 1), got {validation_split}")
     if validation_split == 0:
         return x, y, None
-    n_val = int(round(len(x) * validation_split))
+    n_val = round(len(x) * validation_split)
     if n_val == 0 or n_val == len(x):
         raise ConfigError(
             f"validation_split={validation_split} leaves no training or no validation samples "

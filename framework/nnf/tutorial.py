@@ -29,7 +29,7 @@ def _layers(network: Iterable[Layer]) -> list[Layer]:
 
 
 def predict(network: Iterable[Layer], input: np.ndarray) -> np.ndarray:
-    """Run one input through every layer (shaped as the tutorial shapes it, e.g. ``(1, 28, 28)``)."""
+    """Run one input through every layer, shaped as the tutorial shapes it (``(1, 28, 28)``)."""
     output = input
     for layer in _layers(network):
         output = layer.forward(output)

@@ -1,9 +1,8 @@
 """A throwaway third-party plugin: y = factor * x, with a trainable per-feature gain in v2."""
 
 import attrs
-import numpy as np
-
 import nnf
+import numpy as np
 
 
 @attrs.define(eq=False)

@@ -1,7 +1,6 @@
 """Plugins that are wrong in every other way: not a Layer, a mismatched key, a reserved key."""
 
 import attrs
-
 import nnf
 
 

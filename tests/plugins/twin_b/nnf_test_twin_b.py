@@ -1,7 +1,6 @@
 """One of two distributions that claim the same key."""
 
 import attrs
-
 import nnf
 
 

@@ -1,0 +1,54 @@
+"""Datasets for nnf: a bundled MNIST subset, the full MNIST/Fashion-MNIST, your own files.
+
+    import nnf.datasets as D
+    ds = D.load()                                  # bundled "mnist-small", no download
+    (x_train, y_train), (x_test, y_test) = D.mnist_small()   # keras.datasets.mnist form
+    binary = ds.subset([0, 1], limit=100, rng=0)   # the tutorial's 0-vs-1 problem
+    x = D.to_images(binary.x_train)                # (N, 1, 28, 28) float32 in [0, 1]
+    y = D.one_hot(binary.y_train, 2)[..., None]    # (N, 2, 1)
+
+Only NumPy and attrs are imported here; urllib only when a download starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .bundled import BUNDLED_NAME, load_bundled, mnist_small
+from .dataset import Dataset
+from .files import load_idx_folder, load_npz
+from .idx import read_idx, write_idx
+from .loader import load
+from .remote import REMOTES, Remote, cache_dir
+from .transforms import one_hot, subset_classes, to_categorical, to_images
+
+__all__ = [
+    "BUNDLED_NAME",
+    "REMOTES",
+    "Dataset",
+    "Remote",
+    "cache_dir",
+    "download_file",
+    "load",
+    "load_bundled",
+    "load_idx_folder",
+    "load_npz",
+    "mnist_small",
+    "one_hot",
+    "read_idx",
+    "subset_classes",
+    "to_categorical",
+    "to_images",
+    "write_idx",
+]
+
+if TYPE_CHECKING:
+    from .download import download_file
+
+
+def __getattr__(name: str) -> Any:
+    if name == "download_file":  # lazily: it brings in urllib.request and http.client
+        from .download import download_file
+
+        return download_file
+    raise AttributeError(f"module 'nnf.datasets' has no attribute {name!r}")

@@ -1,0 +1,106 @@
+"""Build a ``Dataset`` from files on disk: an .npz archive or a folder of IDX files."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from ..errors import DataError
+from .dataset import Dataset
+from .idx import read_idx
+
+__all__ = ["IDX_FILES", "find_idx_files", "load_idx_folder", "load_npz"]
+
+#: Dataset field -> standard IDX file stem (as published for MNIST and Fashion-MNIST).
+IDX_FILES: dict[str, str] = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _variants(stem: str) -> list[str]:
+    # Some copies use "train-images.idx3-ubyte" (a dot before idx); accept both.
+    dotted = stem.replace("-idx", ".idx")
+    return [stem, stem + ".gz", dotted, dotted + ".gz"]
+
+
+def find_idx_files(folder: str | os.PathLike[str]) -> dict[str, Path]:
+    """The standard IDX files present in ``folder``, by Dataset field (missing ones absent)."""
+    folder = Path(folder)
+    found = {}
+    for field, stem in IDX_FILES.items():
+        for candidate in _variants(stem):
+            path = folder / candidate
+            if path.is_file():
+                found[field] = path
+                break
+    return found
+
+
+def load_idx_folder(
+    folder: str | os.PathLike[str],
+    name: str | None = None,
+    class_names: tuple[str, ...] | None = None,
+) -> Dataset:
+    """Read the four standard IDX files (gzipped or not) from ``folder`` into a Dataset."""
+    folder = Path(folder)
+    files = find_idx_files(folder)
+    missing = [IDX_FILES[f] for f in IDX_FILES if f not in files]
+    if missing:
+        raise DataError(
+            f"{folder}: missing {', '.join(missing)} (with or without .gz); "
+            "put all four IDX files there"
+        )
+    arrays = {field: read_idx(path) for field, path in files.items()}
+    kwargs = {} if class_names is None else {"class_names": class_names}
+    return Dataset(name=name or folder.name, **arrays, **kwargs)
+
+
+def load_npz(source: str | os.PathLike[str] | IO[bytes], name: str | None = None) -> Dataset:
+    """Read x_train, y_train (and optionally x_test, y_test, class_names) from an .npz file.
+
+    Pickled (object) arrays are refused: an .npz from an unknown source must not run code.
+    """
+    label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<npz stream>"
+    fix = "save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as f:
+                head = f.read(6)
+            if head == b"\x93NUMPY":
+                raise DataError(f"{label}: holds a single array, not an .npz archive; {fix}")
+            if head[:2] != b"PK":  # else np.load would guess "pickle" and say so
+                raise DataError(f"{label}: not an .npz file (no zip signature); {fix}")
+        archive = np.load(source, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataError(f"{label}: holds a single array, not an .npz archive; {fix}")
+        with archive:
+            keys = set(archive.files)
+            absent = [k for k in ("x_train", "y_train") if k not in keys]
+            if absent:
+                has = ", ".join(sorted(keys)) or "none"
+                raise DataError(f"{label}: missing {', '.join(absent)} (has: {has}); {fix}")
+            arrays = {k: archive[k] for k in NPZ_KEYS if k in keys}
+            names = archive["class_names"] if "class_names" in keys else None
+    except FileNotFoundError:
+        raise DataError(f"{label}: no such file; check the path") from None
+    except DataError:
+        raise
+    except ValueError as exc:  # object arrays need pickle; np.load says so in a ValueError
+        raise DataError(f"{label}: cannot read without pickle ({exc}); {fix}") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{label}: not a readable .npz file ({exc}); {fix}") from None
+    kwargs = {}
+    if names is not None:
+        if names.ndim != 1 or names.dtype.kind not in "US":
+            raise DataError(f"{label}: class_names must be a 1-d string array; {fix}")
+        kwargs["class_names"] = tuple(str(n) for n in names)
+    stem = Path(label).stem if isinstance(source, (str, os.PathLike)) else "npz"
+    return Dataset(name=name or stem, **arrays, **kwargs)
