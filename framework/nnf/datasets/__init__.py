@@ -2,7 +2,7 @@
 
     import nnf.datasets as D
     ds = D.load()                                  # bundled "mnist-small", no download
-    (x_train, y_train), (x_test, y_test) = D.mnist_small()   # keras.datasets.mnist form
+    (x_train, y_train), (x_test, y_test) = D.mnist.load_data()  # keras.datasets.mnist form
     binary = ds.subset([0, 1], limit=100, rng=0)   # the tutorial's 0-vs-1 problem
     x = D.to_images(binary.x_train)                # (N, 1, 28, 28) float32 in [0, 1]
     y = D.one_hot(binary.y_train, 2)[..., None]    # (N, 2, 1)
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import mnist, np_utils
 from .bundled import BUNDLED_NAME, load_bundled, mnist_small
 from .dataset import Dataset
 from .files import load_idx_folder, load_npz
@@ -33,7 +34,9 @@ __all__ = [
     "load_bundled",
     "load_idx_folder",
     "load_npz",
+    "mnist",
     "mnist_small",
+    "np_utils",
     "one_hot",
     "read_idx",
     "subset_classes",
