@@ -94,7 +94,9 @@ def test_check_lists_every_status_without_raising(with_plugins):
     assert status[("broken.Boom.v1", "nnf-test-broken")] == BROKEN
     assert status[("misc.NotALayer.v1", "nnf-test-misc")] == BROKEN
     assert status[("misc.Wrong.v1", "nnf-test-misc")] == BROKEN
-    assert status[("twin.Twin.v1", "nnf-test-twin-a")] == CONFLICT
+    twin = REGISTRY.entry("twin.Twin.v1")
+    assert twin.status == CONFLICT
+    assert {twin.dist, *(d for d, _ in twin.others)} == {"nnf-test-twin-a", "nnf-test-twin-b"}
     assert all(status[(k, "nnf")] == OK for k in BUILTINS)
     causes = {e.key: e.cause for e in entries if e.dist == "nnf-test-misc"}
     assert "not a subclass of nnf.Layer" in causes["misc.NotALayer.v1"]

@@ -42,5 +42,9 @@ class DataError(NNFError, ValueError):
     """A dataset cannot be found, read, downloaded or matched to a model."""
 
 
+class ExportError(NNFError, ValueError):
+    """A model cannot be exported to the requested format (e.g. a layer has no converter)."""
+
+
 class TrainingError(NNFError, RuntimeError):
     """Training cannot go on (for example the loss became NaN or infinite)."""

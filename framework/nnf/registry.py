@@ -177,7 +177,10 @@ class Registry:
     def check(self) -> list[PluginEntry]:
         """Import every plugin and return all entries with their final status."""
         for key in self.keys():
-            self._load(self._discover()[key])
+            try:
+                self._load(self._discover()[key])
+            except PluginLoadError:
+                pass  # the entry records its status and cause
         return self.entries()
 
     def resolve_key(self, name: str) -> str:

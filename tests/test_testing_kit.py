@@ -1,0 +1,355 @@
+"""nnf.testing.check_layer: every built-in layer passes it, and it catches broken layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import nnf
+import numpy as np
+import pytest
+from builtin_layer_cases import CASES, case_id
+from nnf.registry import REGISTRY, Registry
+from nnf.testing import CHECKS, LayerCheckError, LayerReport, check_layer
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_every_builtin_layer_passes_the_kit(case):
+    key, config, shape = case
+    report = check_layer(nnf.get_layer(key), config, shape)
+    assert report.passed == list(CHECKS)
+    gradient_errors = [v for k, v in report.figures.items() if k.startswith("gradient.")]
+    assert gradient_errors and max(gradient_errors) < 1e-6
+
+
+def test_the_cases_cover_every_builtin_layer():
+    builtin = {e.key for e in Registry().entries() if e.builtin}
+    assert builtin == {key for key, _, _ in CASES}
+
+
+# ------------------------------------------------------------------ layers for the kit
+@attrs.define(eq=False)
+class Gain(nnf.Layer):
+    """A correct layer with a parameter: y = gain * x (per feature)."""
+
+    key = "kittest.Gain.v1"
+
+    def _build(self, input_shape, rng, dtype):
+        self.params["gain"] = (1 + rng.standard_normal(input_shape)).astype(dtype)
+        return input_shape
+
+    def forward(self, x, training=False):
+        self.input = np.asarray(x, dtype=self.dtype)
+        return self.input * self.params["gain"]
+
+    def _backward(self, output_gradient):
+        self.grads["gain"] += np.sum(output_gradient * self.input, axis=0)
+        return output_gradient * self.params["gain"]
+
+
+@attrs.define(eq=False)
+class WrongInputGradient(nnf.Layer):
+    key = "kittest.WrongInputGradient.v1"
+
+    def forward(self, x, training=False):
+        self.output = np.tanh(x)
+        return self.output
+
+    def _backward(self, output_gradient):
+        return output_gradient * (1 - self.output)  # should be 1 - y**2
+
+
+@attrs.define(eq=False)
+class WrongParamGradient(Gain):
+    key = "kittest.WrongParamGradient.v1"
+
+    def _backward(self, output_gradient):
+        self.grads["gain"] += np.sum(output_gradient, axis=0)  # forgot the input
+        return output_gradient * self.params["gain"]
+
+
+@attrs.define(eq=False)
+class Overwrites(Gain):
+    key = "kittest.Overwrites.v1"
+
+    def _backward(self, output_gradient):
+        self.grads["gain"][...] = np.sum(output_gradient * self.input, axis=0)  # = not +=
+        return output_gradient * self.params["gain"]
+
+
+@attrs.define(eq=False)
+class DropsOption(nnf.Layer):
+    key = "kittest.DropsOption.v1"
+    factor: float = 2.0
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def forward(self, x, training=False):
+        return x * self.factor
+
+    def _backward(self, output_gradient):
+        return output_gradient * self.factor
+
+
+@attrs.define(eq=False)
+class TupleConfig(nnf.Layer):
+    key = "kittest.TupleConfig.v1"
+    axes: Any = (1,)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"axes": tuple(self.axes)}  # JSON turns it into a list
+
+    def forward(self, x, training=False):
+        return x
+
+    def _backward(self, output_gradient):
+        return output_gradient
+
+
+@attrs.define(eq=False)
+class BatchDependent(nnf.Layer):
+    key = "kittest.BatchDependent.v1"
+
+    def forward(self, x, training=False):
+        return x - x.mean(axis=0)  # batch statistics even in inference
+
+    def _backward(self, output_gradient):
+        return output_gradient - output_gradient.mean(axis=0)
+
+
+@attrs.define(eq=False)
+class Upcasts(nnf.Layer):
+    key = "kittest.Upcasts.v1"
+
+    def forward(self, x, training=False):
+        return x * np.array(2.0)[None]  # a float64 array turns float32 into float64
+
+    def _backward(self, output_gradient):
+        return output_gradient * np.array(2.0)[None]
+
+
+@attrs.define(eq=False)
+class GlobalRandom(nnf.Layer):
+    key = "kittest.GlobalRandom.v1"
+
+    def forward(self, x, training=False):
+        self.mask = (np.random.rand(*x.shape) > 0.5) if training else np.ones(x.shape, bool)
+        return x * self.mask
+
+    def _backward(self, output_gradient):
+        return output_gradient * self.mask
+
+
+@attrs.define(eq=False)
+class InferenceCounts(nnf.Layer):
+    key = "kittest.InferenceCounts.v1"
+
+    def _build(self, input_shape, rng, dtype):
+        self.state["calls"] = np.zeros(1, dtype=dtype)
+        return input_shape
+
+    def forward(self, x, training=False):
+        self.state["calls"] += 1  # inference must change nothing
+        return x
+
+    def _backward(self, output_gradient):
+        return output_gradient
+
+
+@attrs.define(eq=False)
+class BadSGD(Gain):
+    key = "kittest.BadSGD.v1"
+
+    def _backward_sgd(self, output_gradient, learning_rate):
+        return super()._backward_sgd(output_gradient, 2 * learning_rate)
+
+
+@attrs.define(eq=False)
+class WrongShape(nnf.Layer):
+    key = "kittest.WrongShape.v1"
+
+    def _build(self, input_shape, rng, dtype):
+        return (input_shape[0] + 1,)
+
+    def forward(self, x, training=False):
+        return x
+
+
+@attrs.define(eq=False)
+class Unsaved(nnf.Layer):
+    """Keeps a random projection outside params: it is lost when the model is saved."""
+
+    key = "kittest.Unsaved.v1"
+
+    def _build(self, input_shape, rng, dtype):
+        self.projection = rng.standard_normal(input_shape).astype(dtype)
+        return input_shape
+
+    def forward(self, x, training=False):
+        return x * self.projection
+
+    def _backward(self, output_gradient):
+        return output_gradient * self.projection
+
+
+@attrs.define(eq=False)
+class Reserved(nnf.Layer):
+    key = "nnf.Reserved.v1"
+
+    def forward(self, x, training=False):
+        return x
+
+    def _backward(self, output_gradient):
+        return output_gradient
+
+
+@attrs.define(eq=False)
+class Malformed(Reserved):
+    key = "Malformed"
+
+
+def failures(cls, shape=(4,), config=None, **options) -> dict[str, str]:
+    with pytest.raises(LayerCheckError) as info:
+        check_layer(cls, config or {}, shape, **options)
+    message = str(info.value)
+    assert message.startswith(f"check_layer: {cls.key}")
+    for name, text in info.value.report.failed.items():
+        assert f"[{name}] {text}" in message
+    return info.value.report.failed
+
+
+# ------------------------------------------------------------------------- passing
+def test_a_correct_script_layer_passes_and_is_registered_only_during_the_check():
+    assert REGISTRY.entry(Gain.key) is None
+    report = check_layer(Gain, {}, (3, 2))
+    assert isinstance(report, LayerReport)
+    assert report.passed == list(CHECKS)
+    assert report.figures["gradient.training.gain"] < 1e-6
+    assert any("not registered" in note for note in report.notes)
+    assert REGISTRY.entry(Gain.key) is None
+
+
+def test_the_kit_leaves_numpys_global_random_stream_alone():
+    np.random.seed(7)
+    expected = np.random.rand(3)
+    np.random.seed(7)
+    check_layer(Gain, {}, (3,))
+    assert np.array_equal(np.random.rand(3), expected)
+
+
+def test_skip_and_custom_inputs():
+    report = check_layer(Gain, {}, (2,), skip=["save_load"], inputs=np.ones((2, 2)) * 0.5)
+    assert report.skipped == ["save_load"]
+    with pytest.raises(ValueError, match="unknown check"):
+        check_layer(Gain, {}, (2,), skip=["speed"])
+
+
+# ------------------------------------------------------------------------- catching
+def test_catches_a_wrong_input_gradient():
+    failed = failures(WrongInputGradient)
+    assert set(failed) == {"gradient"}
+    assert "input (training mode): relative error" in failed["gradient"]
+
+
+def test_catches_a_wrong_parameter_gradient():
+    failed = failures(WrongParamGradient)
+    assert "parameter 'gain'" in failed["gradient"]
+
+
+def test_catches_gradients_that_are_overwritten_instead_of_accumulated():
+    failed = failures(Overwrites)
+    assert set(failed) == {"gradient"}
+    assert "+=" in failed["gradient"]
+
+
+def test_catches_a_config_that_does_not_round_trip():
+    failed = failures(DropsOption, config={"factor": 3.0})
+    assert "drops the option(s) ['factor']" in failed["config"]
+    failed = failures(TupleConfig)
+    assert "changes through JSON" in failed["config"]
+
+
+def test_catches_a_batch_dependent_forward():
+    failed = failures(BatchDependent)
+    assert "batch" in failed and "one by one" in failed["batch"]
+
+
+def test_catches_float32_upcasting():
+    failed = failures(Upcasts)
+    assert set(failed) == {"dtype"}
+    assert "float64" in failed["dtype"]
+
+
+def test_catches_randomness_from_numpys_global_generator():
+    failed = failures(GlobalRandom)
+    assert "self.rng" in failed["modes"]
+
+
+def test_catches_inference_that_changes_state():
+    failed = failures(InferenceCounts)
+    assert "inference must change nothing" in failed["modes"]
+
+
+def test_catches_a_wrong_fused_sgd_step():
+    failed = failures(BadSGD)
+    assert set(failed) == {"sgd"}
+    assert "params['gain']" in failed["sgd"]
+
+
+def test_a_shape_error_is_reported_once_and_the_dependent_checks_are_skipped():
+    with pytest.raises(LayerCheckError) as info:
+        check_layer(WrongShape, {}, (4,))
+    report = info.value.report
+    assert set(report.failed) == {"shapes"}
+    assert "build() said samples are shaped (5,)" in report.failed["shapes"]
+    assert {"gradient", "save_load"} <= set(report.skipped)
+
+
+def test_catches_a_layer_that_keeps_weights_outside_params():
+    failed = failures(Unsaved)
+    assert "predictions differ after save and load" in failed["save_load"]
+
+
+def test_naming_rules():
+    assert "reserved 'nnf' namespace" in failures(Reserved)["naming"]
+    assert "malformed" in failures(Malformed)["naming"]
+
+
+def test_catches_a_key_registered_by_another_class():
+    @attrs.define(eq=False)
+    class First(Gain):
+        key = "kittest.Twin.v1"
+
+    @attrs.define(eq=False)
+    class Second(Gain):
+        key = "kittest.Twin.v1"
+
+    nnf.register_layer(First)
+    try:
+        assert check_layer(First, {}, (2,)).passed == list(CHECKS)
+        assert "already registered" in failures(Second, shape=(2,))["naming"]
+    finally:
+        REGISTRY.unregister("kittest.Twin.v1")
+
+
+def test_the_plugin_guides_example_passes_the_kit():
+    """docs/plugins.md's layer and entry point, taken from the page itself."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    blocks = re.findall(r"```(\w+)\n(.*?)```", page, flags=re.S)
+    layer_code = next(code for lang, code in blocks if lang == "python" and "class Affine" in code)
+    pyproject = next(code for lang, code in blocks if lang == "toml" and "[project]" in code)
+    entry_points = tomllib.loads(pyproject)["project"]["entry-points"]["nnf.layers"]
+    assert entry_points == {"acme.Affine.v1": "acme_layers.affine:Affine"}
+    namespace: dict[str, Any] = {"__name__": "acme_layers.affine"}
+    exec(compile(layer_code, "docs/plugins.md", "exec"), namespace)
+    report = check_layer(namespace["Affine"], {"init_scale": 0.5}, (3, 4))
+    assert report.passed == list(CHECKS)
