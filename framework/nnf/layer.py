@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 import attrs
@@ -75,6 +77,20 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+_EAGER_BUILD: ContextVar[bool] = ContextVar("nnf_eager_build", default=True)
+
+
+@contextmanager
+def deferred_build() -> Iterator[None]:
+    """Layers created in this block do not build in ``__init__`` even when their config fixes
+    the input shape: a loader builds them later, after checking sizes against the file."""
+    token = _EAGER_BUILD.set(False)
+    try:
+        yield
+    finally:
+        _EAGER_BUILD.reset(token)
+
+
 def legacy_seeded_rng() -> np.random.Generator:
     """A Generator seeded from NumPy's global RNG, so ``np.random.seed`` governs tutorial code."""
     return np.random.default_rng(np.random.randint(0, 2**31 - 1))
@@ -119,7 +135,7 @@ class Layer:
         # Tutorial-style construction (Dense(784, 100)) gives every size: build right away
         # so the layer can be used without a model, like the tutorial's layers.
         shape = self.declared_input_shape()
-        if shape is not None:
+        if shape is not None and _EAGER_BUILD.get():
             self.build(shape)
 
     # ----------------------------------------------------------------- building

@@ -81,11 +81,15 @@ class Sequential:
         return self.layers[0].declared_input_shape() if self.layers else None
 
     def build(
-        self, input_shape: Sequence[int] | None = None, seed: int | None = None
+        self,
+        input_shape: Sequence[int] | None = None,
+        seed: int | None = None,
+        rng: np.random.Generator | None = None,
     ) -> Sequential:
         """Infer every layer's shapes and initialise parameters (same seed, same weights).
 
-        ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``.
+        ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``. ``rng``, if given, draws
+        the initial values instead of a Generator seeded with ``seed``.
         """
         if not self.layers:
             raise ConfigError("the model has no layers: add some before building it")
@@ -95,7 +99,7 @@ class Sequential:
                 "the model's input shape is unknown: pass input_shape to Sequential(...) or build()"
             )
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
-        rng = np.random.default_rng(self.seed)
+        rng = rng if rng is not None else np.random.default_rng(self.seed)
         self.input_shape = shape
         for i, layer in enumerate(self.layers):
             try:

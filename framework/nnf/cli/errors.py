@@ -1,0 +1,66 @@
+"""Exit codes and the one-line error messages of the ``nnf`` command.
+
+0 success; 1 a failure while running (unreadable model file, failed download, NaN loss, I/O);
+2 a usage or spec error (bad option, malformed spec, unknown layer, data that does not fit
+the model, an output that exists without ``--force``); 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+OK = 0
+FAILURE = 1
+USAGE = 2
+INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A user-facing failure with its exit code; the message is printed as one line."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for an exception that ends a command."""
+    import click
+
+    if isinstance(exc, CommandError):
+        return exc.code
+    if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
+        return INTERRUPTED
+    if isinstance(exc, click.UsageError):
+        return USAGE
+    from ..errors import ConfigError, ShapeError, UnknownLayerError
+
+    if isinstance(exc, ConfigError | ShapeError | UnknownLayerError):
+        return USAGE
+    return FAILURE
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on a single line, worded for the user."""
+    import click
+
+    from ..errors import NNFError
+
+    if isinstance(exc, click.UsageError):
+        text = exc.format_message()
+        cmd = exc.ctx.command_path if exc.ctx is not None else "nnf"
+        text = f"{text} (see '{cmd} --help')"
+    elif isinstance(exc, CommandError | NNFError | click.ClickException):
+        text = str(exc)
+    elif isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
+        text = "interrupted"
+    elif isinstance(exc, FileNotFoundError):
+        text = f"file not found: {exc.filename or exc}"
+    elif isinstance(exc, PermissionError):
+        text = f"permission denied: {exc.filename or exc}"
+    elif isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        text = f"{exc.strerror or exc}{where}"
+    elif isinstance(exc, MemoryError):
+        text = "out of memory: use a smaller batch size or less data"
+    else:
+        text = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+    return " ".join(text.split())

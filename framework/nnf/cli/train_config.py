@@ -1,0 +1,115 @@
+"""The resolved configuration of ``nnf train`` and the files a run writes.
+
+Precedence, lowest first: built-in defaults, the configuration saved in a model file (for
+``MODEL.nnf`` inputs), the spec's ``[training]`` table, ``--set key=value``, dedicated flags.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import USAGE, CommandError
+
+DEFAULTS: dict[str, Any] = {
+    "data": "mnist-small",
+    "epochs": 5,
+    "batch_size": 32,
+    "loss": None,  # chosen from the model's last layer (see nnf.cli.data.default_loss)
+    "optimizer": "adam",
+    "learning_rate": None,  # the optimizer's own default
+    "optimizer_options": {},
+    "seed": None,  # drawn at random, then recorded
+    "validation_split": 0.0,
+    "shuffle": True,
+}
+ARCHITECTURE_KEYS = ("input_shape", "dtype", "name")
+
+
+def parse_sets(assignments: Sequence[str]) -> dict[str, Any]:
+    """``["epochs=3", "optimizer=sgd"]`` -> ``{"epochs": 3, "optimizer": "sgd"}``."""
+    from ..spec import parse_assignment
+
+    return dict(parse_assignment(a) for a in assignments)
+
+
+def training_from_sets(base: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply ``--set`` values to a training table (for model-file inputs, no architecture)."""
+    from ..spec import check_training, override
+
+    data: dict[str, Any] = {"training": dict(base)}
+    for key, value in sets.items():
+        if key.startswith("layers.") or key in ARCHITECTURE_KEYS:
+            raise CommandError(
+                f"--set {key} changes the architecture, which a trained model file cannot; "
+                "use it with a spec",
+                USAGE,
+            )
+        override(data, key, value, source="--set")
+    return check_training(data["training"], "--set")
+
+
+def resolve(tables: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge training tables (lowest precedence first) over the defaults; draw a seed if none."""
+    config = dict(DEFAULTS)
+    for table in tables:
+        config.update({k: v for k, v in table.items() if k in DEFAULTS})
+    if config["seed"] is None:
+        config["seed"] = secrets.randbelow(2**31)
+    if config["epochs"] < 0 or config["batch_size"] < 1:
+        raise CommandError("--epochs must be >= 0 and --batch-size >= 1", USAGE)
+    if not 0 <= config["validation_split"] < 1:
+        raise CommandError(
+            f"--val-split must be in [0, 1), got {config['validation_split']}", USAGE
+        )
+    return config
+
+
+@attrs.frozen
+class RunFiles:
+    """Where a training run writes: the last and best models, its config and metrics."""
+
+    last: Path
+    best: Path
+    config: Path
+    metrics: Path
+
+    def outputs(self, with_best: bool) -> list[Path]:
+        return [self.last, *([self.best] if with_best else []), self.config, self.metrics]
+
+
+def _files_in(folder: Path) -> RunFiles:
+    return RunFiles(
+        last=folder / "last.nnf",
+        best=folder / "best.nnf",
+        config=folder / "config.json",
+        metrics=folder / "metrics.jsonl",
+    )
+
+
+def run_files(output: str | None, name: str, runs_dir: Path = Path("runs")) -> RunFiles:
+    """Files for ``-o``: a folder (``last.nnf``, ``best.nnf``, ``config.json``,
+    ``metrics.jsonl``) or a ``.nnf`` path (siblings ``NAME.best.nnf``, ``NAME.config.json``,
+    ``NAME.metrics.jsonl``). Without ``-o``: a new folder ``runs/NAME``, ``runs/NAME-2``, ...
+    """
+    if output is not None:
+        out = Path(output)
+        if out.suffix.lower() == ".nnf":
+            stem = out.with_suffix("")
+            return RunFiles(
+                last=out,
+                best=Path(f"{stem}.best.nnf"),
+                config=Path(f"{stem}.config.json"),
+                metrics=Path(f"{stem}.metrics.jsonl"),
+            )
+        return _files_in(out)
+    folder = runs_dir / name
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = runs_dir / f"{name}-{n}"
+    return _files_in(folder)
