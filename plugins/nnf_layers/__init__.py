@@ -1,0 +1,7 @@
+"""nnf's built-in layers, registered through the ``nnf.layers`` entry-point group.
+
+Import them as ``from nnf.layers import Dense``; this package is what that name resolves to.
+Each module holds one layer family: ``dense``, ``convolutional``, ``reshape`` (Reshape,
+Flatten), ``activations`` (Tanh, Sigmoid, ReLU, LeakyReLU), ``softmax``, ``pooling``
+(MaxPool2D) and ``dropout``; ``_im2col`` and ``_common`` are private helpers.
+"""

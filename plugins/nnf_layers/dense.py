@@ -1,0 +1,145 @@
+"""Dense (fully connected) layer: ``y = W x + b``.
+
+Backward, per sample (the tutorial's formulas): ``dW = g x^T``, ``db = g``, ``dx = W^T g``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+from nnf.errors import ConfigError, ShapeError
+from nnf.layer import INITS, Layer, Shape, init_array
+
+from ._common import as_gradient, fmt_shape, input_error, one_of, positive_int
+
+
+@attrs.define(eq=False)
+class Dense(Layer):
+    """Fully connected layer with ``weights`` (output_size, input_size) and ``bias`` (output_size,).
+
+    ``Dense(784, 100)`` (tutorial form, built at once) or ``Dense(output_size=100)`` (input size
+    inferred by the model). ``init``: ``"glorot"``, ``"he"`` (ReLU nets) or ``"normal"`` (the
+    tutorial's unscaled randn for weights and bias; otherwise the bias starts at zero).
+
+    Shapes, n = input_size, m = output_size:
+      rows     (N, n) -> (N, m)        one row     (n,)   -> (m,)
+      columns  (N, n, 1) -> (N, m, 1)  one column  (n, 1) -> (m, 1)   (the tutorial's form)
+    """
+
+    key = "nnf.Dense.v1"
+
+    input_size: int | None = attrs.field(default=None, validator=positive_int(optional=True))
+    output_size: int | None = attrs.field(default=None, validator=positive_int(optional=True))
+    init: str = attrs.field(default="glorot", validator=one_of(INITS))
+
+    _grads_dirty = False  # whether self.grads may hold non-zero values
+
+    def __attrs_post_init__(self) -> None:
+        if self.output_size is None:
+            raise ConfigError(
+                "Dense needs output_size: write Dense(input_size, output_size) or "
+                "Dense(output_size=...)"
+            )
+        super().__attrs_post_init__()
+
+    def declared_input_shape(self) -> Shape | None:
+        return None if self.input_size is None else (self.input_size,)
+
+    def _build(self, input_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
+        column = len(input_shape) == 2 and input_shape[1] == 1
+        if len(input_shape) != 1 and not column:
+            raise ShapeError(
+                f"{self.label} takes samples of n features, shaped (n,) or (n, 1), got "
+                f"{fmt_shape(input_shape)}: put a Flatten() before it"
+            )
+        n, m = input_shape[0], int(self.output_size or 0)
+        if self.input_size is not None and n != self.input_size:
+            raise ShapeError(
+                f"{self.label} was declared with input_size={self.input_size} but receives "
+                f"samples shaped {fmt_shape(input_shape)}"
+            )
+        weights = init_array(rng, (m, n), self.init, n, m, dtype)
+        if self.init == "normal":
+            bias = init_array(rng, (m,), "normal", n, m, dtype)
+        else:
+            bias = np.zeros(m, dtype=dtype)
+        self.params = {"weights": weights, "bias": bias}
+        return (m, 1) if column else (m,)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weight matrix (output_size, input_size); edit it in place."""
+        self.require_built()
+        return self.params["weights"]
+
+    @property
+    def bias(self) -> np.ndarray:
+        """The bias vector (output_size,); edit it in place."""
+        self.require_built()
+        return self.params["bias"]
+
+    def forward(self, x: Any, training: bool = False) -> np.ndarray:
+        self.require_built()
+        x = np.asarray(x, dtype=self.dtype)
+        weights = self.params["weights"]
+        m, n = weights.shape
+        rows = x.ndim in (1, 2) and x.shape[-1] == n
+        columns = x.ndim in (2, 3) and x.shape[-2:] == (n, 1)
+        if rows and columns:  # only when n == 1: follow how the layer was built
+            rows = self.in_shape != (n, 1)
+        elif not (rows or columns):
+            raise input_error(
+                self, f"rows (N, {n}) or ({n},), or columns ({n}, 1) or (N, {n}, 1)", x.shape
+            )
+        self.input = x
+        self._x2 = x.reshape(-1, n)  # every accepted form is a stack of input vectors
+        y = self._x2 @ weights.T
+        y += self.params["bias"]
+        self._out_shape = (*x.shape[:-1], m) if rows else (*x.shape[:-2], m, 1)
+        return y.reshape(self._out_shape)
+
+    def _gradient_rows(self, output_gradient: Any) -> np.ndarray:
+        """dL/dy as (M, output_size): one row per input vector."""
+        g = as_gradient(self, output_gradient, self._out_shape, self.dtype)
+        return g.reshape(-1, self.params["weights"].shape[0])
+
+    def _weights_product(self, g: np.ndarray) -> np.ndarray:
+        """``g^T @ x`` (output_size, input_size) for the cached input, in a reused buffer.
+
+        The buffer spares a fresh weight-sized array (and its page faults) on every call. One
+        sample is an outer product: NumPy's matmul skips BLAS when the inner size is 1 and
+        runs ~10x slower, so it gets a plain multiply.
+        """
+        weights = self.params["weights"]
+        buf = getattr(self, "_scratch", None)
+        if buf is None or buf.shape != weights.shape or buf.dtype != weights.dtype:
+            buf = self._scratch = np.empty_like(weights)
+        if g.shape[0] == 1:
+            return np.multiply(g.T, self._x2, out=buf)
+        return np.matmul(g.T, self._x2, out=buf)
+
+    def _backward(self, output_gradient: Any) -> np.ndarray:
+        g = self._gradient_rows(output_gradient)
+        input_gradient = (g @ self.params["weights"]).reshape(self.input.shape)
+        self.grads["weights"] += self._weights_product(g)
+        self.grads["bias"] += g.sum(axis=0)
+        self._grads_dirty = True
+        return input_gradient
+
+    def _backward_sgd(self, output_gradient: Any, learning_rate: float) -> np.ndarray:
+        # Fused tutorial step: W += (-lr g) x^T, without touching self.grads.
+        g = self._gradient_rows(output_gradient)
+        weights = self.params["weights"]
+        input_gradient = (g @ weights).reshape(self.input.shape)  # before the step, as tutorial
+        if self._grads_dirty:  # the contract: an SGD step leaves self.grads zero
+            self.zero_grad()
+        g = g * -learning_rate  # small: (M, output_size)
+        weights += self._weights_product(g)
+        self.params["bias"] += g.sum(axis=0)
+        return input_gradient
+
+    def zero_grad(self) -> None:
+        super().zero_grad()
+        self._grads_dirty = False

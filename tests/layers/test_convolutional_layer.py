@@ -1,0 +1,230 @@
+"""Convolutional: against scipy's correlate2d, for every stride/padding/bias option."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from gradcheck import check_gradients
+from nnf.errors import ConfigError, NotBuiltError, ShapeError
+from nnf.layers import Convolutional
+from scipy import signal
+
+
+def reference(x: np.ndarray, layer: Convolutional) -> np.ndarray:
+    """Straightforward loops: pad, correlate2d per (output, input) channel, subsample."""
+    k, s = layer.kernel_size, layer.stride
+    _, _, h, w = x.shape
+    if layer.padding == "same":
+        pad_h = max((math.ceil(h / s) - 1) * s + k - h, 0)
+        pad_w = max((math.ceil(w / s) - 1) * s + k - w, 0)
+        # the extra zero of an odd total goes to the bottom/right
+        widths = (
+            (0, 0),
+            (0, 0),
+            (pad_h // 2, pad_h - pad_h // 2),
+            (pad_w // 2, pad_w - pad_w // 2),
+        )
+        x = np.pad(x, widths)
+    out = []
+    for sample in x:
+        maps = []
+        for d in range(layer.depth):
+            acc = sum(
+                signal.correlate2d(sample[c], layer.kernels[d, c], "valid")
+                for c in range(x.shape[1])
+            )
+            maps.append(acc[::s, ::s])
+        out.append(np.stack(maps))
+    bias = layer.biases if layer.bias == "position" else layer.biases[:, None, None]
+    return np.stack(out) + bias
+
+
+def conv64(shape, kernel_size, depth, **kw) -> Convolutional:
+    layer = Convolutional(kernel_size=kernel_size, depth=depth, **kw)
+    layer.build(shape, rng=np.random.default_rng(1), dtype="float64")
+    rng = np.random.default_rng(2)
+    layer.params["biases"][...] = rng.standard_normal(layer.biases.shape)
+    return layer
+
+
+OPTIONS = list(itertools.product([1, 2], ["valid", "same"], [2, 3], ["position", "channel"]))
+
+
+@pytest.mark.parametrize(("stride", "padding", "k", "bias"), OPTIONS)
+def test_forward_matches_correlate2d_and_gradients_check(stride, padding, k, bias) -> None:
+    shape = (2, 7, 6)  # two channels, non-square
+    layer = conv64(shape, k, 3, stride=stride, padding=padding, bias=bias)
+    x = np.random.default_rng(3).standard_normal((2, *shape))
+    y = layer.forward(x)
+    ref = reference(x, layer)
+    assert y.shape == ref.shape == (2, *layer.out_shape)
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    check_gradients(layer, x)
+
+
+@pytest.mark.parametrize(("k", "stride"), [(1, 1), (4, 1), (5, 3), (4, 2), (3, 3)])
+def test_more_kernel_and_stride_combinations(k: int, stride: int) -> None:
+    for padding in ("valid", "same"):
+        layer = conv64((1, 8, 9), k, 2, stride=stride, padding=padding, bias="channel")
+        x = np.random.default_rng(k).standard_normal((2, 1, 8, 9))
+        np.testing.assert_allclose(layer.forward(x), reference(x, layer), rtol=1e-12, atol=1e-12)
+        check_gradients(layer, x)
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "k", "s"), [(7, 6, 3, 1), (7, 6, 2, 1), (8, 8, 4, 2), (9, 5, 3, 2)]
+)
+def test_same_padding_output_is_ceil_of_input_over_stride(h, w, k, s) -> None:
+    layer = Convolutional((1, h, w), k, 1, stride=s, padding="same")
+    assert layer.out_shape == (1, math.ceil(h / s), math.ceil(w / s))
+
+
+def test_same_padding_with_odd_kernel_equals_scipy_same() -> None:
+    layer = conv64((1, 6, 5), 3, 1, padding="same", bias="channel")
+    layer.params["biases"][...] = 0
+    x = np.random.default_rng(0).standard_normal((1, 1, 6, 5))
+    expected = signal.correlate2d(x[0, 0], layer.kernels[0, 0], "same")
+    np.testing.assert_allclose(layer.forward(x)[0, 0], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_even_kernel_same_padding_puts_the_extra_zero_bottom_right() -> None:
+    layer = conv64((1, 3, 3), 2, 1, padding="same", bias="channel")
+    layer.params["kernels"][...] = [[[[1.0, 0.0], [0.0, 0.0]]]]  # picks the window's top-left
+    layer.params["biases"][...] = 0
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    np.testing.assert_array_equal(layer.forward(x), x)  # no padding before: top-left kept
+
+
+def test_tutorial_form_per_sample_matches_the_tutorial_code() -> None:
+    np.random.seed(0)
+    layer = Convolutional((1, 28, 28), 3, 5)
+    assert layer.built and layer.out_shape == (5, 26, 26)
+    assert layer.kernels.shape == (5, 1, 3, 3) and layer.biases.shape == (5, 26, 26)
+    layer.cast("float64")
+    rng = np.random.default_rng(1)
+    layer.params["biases"][...] = rng.standard_normal((5, 26, 26))
+    x = rng.standard_normal((1, 28, 28))
+    g = rng.standard_normal((5, 26, 26))
+    kernels, biases = layer.kernels.copy(), layer.biases.copy()
+    y = layer.forward(x)
+    assert y.shape == (5, 26, 26)
+    # The tutorial's forward and backward loops, verbatim in meaning.
+    out = np.copy(biases)
+    kernels_gradient = np.zeros(kernels.shape)
+    input_gradient = np.zeros(x.shape)
+    for i in range(5):
+        out[i] += signal.correlate2d(x[0], kernels[i, 0], "valid")
+        kernels_gradient[i, 0] = signal.correlate2d(x[0], g[i], "valid")
+        input_gradient[0] += signal.convolve2d(g[i], kernels[i, 0], "full")
+    np.testing.assert_allclose(y, out, rtol=1e-12, atol=1e-12)
+    dx = layer.backward(g, 0.1)
+    np.testing.assert_allclose(dx, input_gradient, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.kernels, kernels - 0.1 * kernels_gradient, rtol=1e-12)
+    np.testing.assert_allclose(layer.biases, biases - 0.1 * g, rtol=1e-12)
+    assert not any(v.any() for v in layer.grads.values())
+
+
+def test_per_sample_and_batch_paths_agree_and_single_sample_gradients_check() -> None:
+    layer = conv64((2, 5, 4), 3, 2, padding="same", stride=2)
+    x = np.random.default_rng(5).standard_normal((3, 2, 5, 4))
+    batch = layer.forward(x)
+    for i in range(3):
+        np.testing.assert_allclose(layer.forward(x[i]), batch[i], rtol=1e-12)
+    check_gradients(layer, x[0])
+
+
+@pytest.mark.parametrize("bias", ["position", "channel"])
+def test_sgd_step_equals_backward_then_update(bias: str) -> None:
+    fused, plain = conv64((2, 6, 5), 3, 2, bias=bias), conv64((2, 6, 5), 3, 2, bias=bias)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 2, 6, 5))
+    g = rng.standard_normal(fused.forward(x).shape)
+    plain.forward(x)
+    dx_plain = plain.backward(g)
+    expected = {k: p - 0.05 * plain.grads[k] for k, p in plain.params.items()}
+    fused.grads["kernels"][...] = 3.0
+    np.testing.assert_allclose(fused.backward(g, 0.05), dx_plain, rtol=1e-12)
+    for k in expected:
+        np.testing.assert_allclose(fused.params[k], expected[k], rtol=1e-12)
+        assert not fused.grads[k].any()
+
+
+def test_keyword_form_infers_the_input_shape() -> None:
+    layer = Convolutional(kernel_size=3, depth=4, bias="channel", padding="same")
+    assert not layer.built and layer.declared_input_shape() is None
+    with pytest.raises(NotBuiltError):
+        layer.forward(np.ones((1, 1, 5, 5)))
+    assert layer.build((3, 10, 12)) == (4, 10, 12)
+    assert layer.kernels.shape == (4, 3, 3, 3) and layer.biases.shape == (4,)
+
+
+def test_bad_options_and_shapes() -> None:
+    with pytest.raises(ConfigError, match="kernel_size and depth"):
+        Convolutional((1, 5, 5))
+    with pytest.raises(ConfigError, match="padding"):
+        Convolutional((1, 5, 5), 3, 2, padding="full")
+    with pytest.raises(ConfigError, match="bias"):
+        Convolutional((1, 5, 5), 3, 2, bias="none")
+    with pytest.raises(ConfigError, match="stride"):
+        Convolutional((1, 5, 5), 3, 2, stride=0)
+    with pytest.raises(ShapeError, match="does not fit"):
+        Convolutional((1, 2, 5), 3, 2)
+    with pytest.raises(ShapeError, match="channels, height, width"):
+        Convolutional(kernel_size=3, depth=2).build((5, 5))
+    with pytest.raises(ShapeError, match=r"declared with input_shape=\(1, 5, 5\)"):
+        Convolutional((1, 5, 5), 3, 2).build((2, 5, 5))
+    layer = Convolutional((1, 5, 5), 3, 2)
+    with pytest.raises(ShapeError, match=r"Convolutional expects.*\(1, 5, 5\).*\(5, 5\)"):
+        layer.forward(np.ones((5, 5)))
+    with pytest.raises(ShapeError, match=r"got an array shaped \(2, 2, 5, 5\)"):
+        layer.forward(np.ones((2, 2, 5, 5)))
+    layer.forward(np.ones((2, 1, 5, 5)))
+    with pytest.raises(ShapeError, match="gradient shaped"):
+        layer.backward(np.ones((2, 3, 3)))
+
+
+def test_float32_stays_float32() -> None:
+    layer = Convolutional((2, 6, 6), 3, 4, padding="same", stride=2)
+    for x in (np.ones((3, 2, 6, 6)), np.ones((2, 6, 6), dtype=np.float32)):
+        y = layer.forward(x)
+        assert y.dtype == np.float32
+        assert layer.backward(np.ones(y.shape)).dtype == np.float32
+        assert layer.backward(np.ones(y.shape), 0.1).dtype == np.float32
+    assert all(p.dtype == np.float32 for p in layer.params.values())
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_reused_work_buffers_give_fresh_results_for_any_batch_size(stride: int) -> None:
+    reused = conv64((2, 6, 7), 3, 3, stride=stride, padding="same")
+    rng = np.random.default_rng(9)
+    for n in (3, 1, 3, None, 2):
+        fresh = conv64((2, 6, 7), 3, 3, stride=stride, padding="same")
+        fresh.params["kernels"][...] = reused.kernels
+        fresh.params["biases"][...] = reused.biases
+        x = rng.standard_normal((2, 6, 7) if n is None else (n, 2, 6, 7))
+        y = reused.forward(x)
+        g = rng.standard_normal(y.shape)
+        reused.zero_grad()
+        dx = reused.backward(g)
+        np.testing.assert_array_equal(y, fresh.forward(x))
+        np.testing.assert_array_equal(dx, fresh.backward(g))
+        for k in fresh.grads:
+            np.testing.assert_array_equal(reused.grads[k], fresh.grads[k])
+        assert not np.shares_memory(y, reused.forward(x))  # outputs are never reused
+
+
+def test_init_options() -> None:
+    rng = np.random.default_rng(0)
+    layers = {}
+    for init in ("glorot", "he", "normal"):
+        layers[init] = Convolutional(kernel_size=5, depth=40, init=init)
+        layers[init].build((8, 12, 12), rng=rng)
+    fan_in, fan_out = 8 * 25, 40 * 25
+    assert abs(layers["glorot"].kernels.std() - np.sqrt(2 / (fan_in + fan_out))) < 0.002
+    assert abs(layers["he"].kernels.std() - np.sqrt(2 / fan_in)) < 0.005
+    assert abs(layers["normal"].kernels.std() - 1) < 0.03
+    assert not layers["glorot"].biases.any() and not layers["he"].biases.any()
+    assert abs(layers["normal"].biases.std() - 1) < 0.1  # the tutorial's randn biases
