@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,10 +15,6 @@ from .losses import Loss, accuracy, get_loss
 if TYPE_CHECKING:
     from .optimizers import Optimizer
     from .training import History
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class Sequential:
@@ -58,7 +53,7 @@ class Sequential:
         if not isinstance(layer, Layer):
             raise ConfigError(f"Sequential takes nnf.Layer instances, got {type(layer).__name__}")
         if layer.name is None or any(layer.name == other.name for other in self.layers):
-            layer.name = f"{_snake(type(layer).__name__)}_{len(self.layers)}"
+            layer.name = f"{type(layer).__name__.lower()}_{len(self.layers)}"
         self.layers.append(layer)
         self.built = False
 

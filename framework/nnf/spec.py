@@ -358,10 +358,8 @@ def _shape_failure(spec: ModelSpec, model: Sequential, exc: Exception) -> Except
         try:
             shape = tuple(layer.build(shape, rng=rng, dtype=spec.dtype))
         except Exception as inner:
-            cause = str(inner)
-            # The model prefixes "layer i label:"; the spec says it better.
-            prefix = f"layer {layer_spec.index} {layer.label}: "
-            cause = cause.removeprefix(prefix)
+            # The message names the layer already; drop a leading "label: " so it reads once.
+            cause = str(inner).removeprefix(f"{layer.label}: ")
             kind = ShapeError if not isinstance(inner, ConfigError) else ConfigError
             return kind(
                 f"{spec.source}: {layer_spec.label} cannot take input shaped {shape}: {cause} "

@@ -163,7 +163,7 @@ class Convolutional(Layer):
     def _parameter_gradients(self, g: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, ...]:
         kernels = self.params["kernels"]
         # cols @ g.T then transposed: BLAS runs this orientation about twice as fast.
-        d_kernels = (self._cols @ matrix.T).T.reshape(kernels.shape)
+        d_kernels = _im2col.gram(self._cols, matrix).T.reshape(kernels.shape)
         d_biases = g.sum(axis=0) if self.bias == "position" else matrix.sum(axis=1)
         return d_kernels, d_biases
 

@@ -228,3 +228,18 @@ def test_init_options() -> None:
     assert abs(layers["normal"].kernels.std() - 1) < 0.03
     assert not layers["glorot"].biases.any() and not layers["he"].biases.any()
     assert abs(layers["normal"].biases.std() - 1) < 0.1  # the tutorial's randn biases
+
+
+def test_kernel_gradient_of_a_large_batch_matches_correlate2d() -> None:
+    # enough columns (N*L > 4096) for the blocked kernel-gradient product
+    layer = conv64((1, 20, 20), 3, 2, bias="channel")
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((16, 1, 20, 20))
+    g = rng.standard_normal((16, 2, 18, 18))
+    layer.forward(x)
+    layer.backward(g)
+    expected = np.array(
+        [[sum(signal.correlate2d(x[n, 0], g[n, d], "valid") for n in range(16))] for d in range(2)]
+    )
+    np.testing.assert_allclose(layer.grads["kernels"], expected, rtol=1e-10)
+    np.testing.assert_allclose(layer.grads["biases"], g.sum(axis=(0, 2, 3)), rtol=1e-12)

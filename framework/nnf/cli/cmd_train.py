@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import FAILURE, INTERRUPTED, CommandError
 from .options import data_options, force_option, json_option, quiet_option
-from .runinfo import save_model
 
 if TYPE_CHECKING:
     from ..model import Sequential
@@ -108,8 +106,9 @@ def train(
     **flags: Any,
 ) -> None:
     from . import data as fitdata
+    from .checkpoints import fit_with_checkpoints
     from .output import Console, check_writable, write_json_atomic
-    from .train_config import parse_sets, run_files
+    from .train_config import model_and_config, parse_sets, portable_data, run_files
 
     console = Console(quiet=quiet, json_mode=as_json)
     if plot:
@@ -120,12 +119,14 @@ def train(
     overrides = {**parse_sets(sets), **{k: v for k, v in flags.items() if v is not None}}
     if data is not None:
         overrides["data"] = data
-    model, config, keep_optimizer = _model_and_config(source, resume, overrides)
+    model, config, keep_optimizer = model_and_config(source, resume, overrides)
 
     files = run_files(output, model.name)
     with_val = config["validation_split"] > 0
     outputs = files.outputs(with_val) + ([Path(plot)] if plot else [])
     check_writable(outputs, force)
+    if force and not with_val:
+        files.best.unlink(missing_ok=True)  # a best model from an earlier run would mislead
 
     dataset = fitdata.load_dataset(
         config["data"], data_dir=data_dir, download=not no_download, progress=not quiet
@@ -137,7 +138,7 @@ def train(
     y = fitdata.fit_labels(dataset.y_train, model, loss, dataset.num_classes, what)
 
     run = {
-        "config": {**config, "data": _portable(config["data"]), "source": str(source)},
+        "config": {**config, "data": portable_data(config["data"]), "source": str(source)},
         "class_names": list(dataset.class_names),
     }
     files.config.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,7 @@ def train(
         f"seed {config['seed']}"
     )
     started = time.perf_counter()
-    rows = _run(model, x, y, config, files, with_val, console, keep_optimizer, run)
+    rows = fit_with_checkpoints(model, x, y, config, files, with_val, console, keep_optimizer, run)
     seconds = time.perf_counter() - started
 
     test = None
@@ -163,58 +164,6 @@ def train(
 
         plot_history(rows, Path(plot))
     _report(console, model, rows, test, files, with_val, plot, seconds, dataset.name)
-
-
-def _model_and_config(
-    source: str, resume: bool, overrides: dict[str, Any]
-) -> tuple[Sequential, dict[str, Any], bool]:
-    """The model to train, the resolved settings, and whether to keep its saved optimizer."""
-    from ..spec import TRAINING_KEYS
-    from .models import is_spec, load_model, load_spec
-    from .runinfo import read_run
-    from .train_config import resolve, training_from_sets
-
-    if is_spec(source):
-        if resume:
-            raise CommandError("--resume continues a saved model: give a .nnf file, not a spec")
-        spec = load_spec(source, overrides=overrides)
-        config = resolve([spec.training])
-        config["total_epochs"] = config["epochs"]
-        return spec.build(seed=config["seed"]), config, False
-    model = load_model(source)
-    saved = dict(read_run(model, source).get("config") or {})
-    known = {k: v for k, v in saved.items() if k in TRAINING_KEYS and v is not None}
-    table = training_from_sets(known, overrides)
-    done = 0
-    if resume:
-        done = int(model.training_state.get("epoch", 0))
-        if table.get("seed") is None and model.training_state.get("seed") is not None:
-            table["seed"] = int(model.training_state["seed"])
-        if "epochs" not in overrides:
-            left = int(saved.get("total_epochs", done)) - done
-            if left <= 0:
-                raise CommandError(
-                    f"{source} already finished its {done} epochs; pass --epochs N to train N more"
-                )
-            table["epochs"] = left
-    else:
-        if table.get("seed") is None and model.seed is not None:
-            table["seed"] = int(model.seed)  # `nnf build --seed N` then train: reproducible
-        model.training_state = {}  # fine-tuning starts a new count and a new optimizer
-        model.optimizer = None
-    config = resolve([table])
-    config["total_epochs"] = done + config["epochs"]
-    return model, config, resume and "optimizer" not in overrides
-
-
-def _portable(data: str) -> str:
-    """A dataset name as is; a relative file or folder made absolute, so that ``evaluate``
-    finds the training data from any folder."""
-    from ..datasets import BUNDLED_NAME, REMOTES
-
-    if data == BUNDLED_NAME or data in REMOTES or not Path(data).exists():
-        return data
-    return str(Path(data).resolve())
 
 
 def _config_record(
@@ -244,99 +193,6 @@ def _config_record(
             "metrics": str(files.metrics),
         },
     }
-
-
-class _Checkpoints:
-    """Saves ``last`` after every epoch (and ``best`` on a lower val_loss), appends metrics."""
-
-    def __init__(
-        self, files: RunFiles, with_val: bool, rows: list[dict[str, Any]], run: dict[str, Any]
-    ) -> None:
-        self.files, self.with_val, self.rows, self.run = files, with_val, rows, run
-        self.best_loss = float("inf")
-        self.epochs_done = 0
-
-    def save_last(self, model: Sequential) -> None:
-        save_model(model, self.files.last, self.run)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Sequential) -> None:
-        from .output import write_jsonl_atomic
-
-        self.rows.append(dict(logs))
-        write_jsonl_atomic(self.files.metrics, self.rows)
-        self.save_last(model)
-        self.epochs_done = int(logs.get("epoch", epoch + 1))
-        val = logs.get("val_loss")
-        if self.with_val and val is not None and val < self.best_loss:
-            self.best_loss = val
-            save_model(model, self.files.best, self.run)
-
-
-def _run(
-    model: Sequential,
-    x: Any,
-    y: Any,
-    config: dict[str, Any],
-    files: RunFiles,
-    with_val: bool,
-    console: Console,
-    keep_optimizer: bool,
-    run: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """Fit, saving as it goes; Ctrl-C exits 130 and a NaN loss exits 1, both keeping last.nnf."""
-    from ..errors import TrainingError
-    from ..optimizers import get_optimizer
-    from .progress import Progress
-
-    first = int(model.training_state.get("epoch", 0))
-    rows = [dict(r) for r in model.training_state.get("history", [])]
-    saver = _Checkpoints(files, with_val, rows, run)
-    saver.epochs_done = first
-    callbacks: list[Any] = [saver]
-    progress = None
-    if not console.quiet:
-        progress = Progress(first + 1, first + config["epochs"], stream=console.err)
-        callbacks.insert(0, progress)
-    optimizer = None
-    if not keep_optimizer:
-        optimizer = get_optimizer(
-            config["optimizer"],
-            learning_rate=config["learning_rate"],
-            **config["optimizer_options"],
-        )
-    saver.save_last(model)  # a valid last.nnf exists from the start: Ctrl-C never loses it
-    try:
-        model.fit(
-            x,
-            y,
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            loss=config["loss"],
-            optimizer=optimizer,
-            learning_rate=config["learning_rate"] if keep_optimizer else None,
-            validation_split=config["validation_split"],
-            shuffle=config["shuffle"],
-            seed=config["seed"],
-            callbacks=callbacks,
-            verbose=0,
-        )
-    except KeyboardInterrupt:
-        if progress is not None:
-            progress.close()
-        raise CommandError(
-            f"interrupted; the model after epoch {saver.epochs_done} is in {files.last} "
-            f"(continue with: nnf train {files.last} --resume)",
-            INTERRUPTED,
-        ) from None
-    except TrainingError as exc:
-        if progress is not None:
-            progress.close()
-        raise CommandError(
-            f"training stopped: {exc}; the last good model (after epoch {saver.epochs_done}) "
-            f"is in {files.last}",
-            FAILURE,
-        ) from None
-    return rows
 
 
 def _report(

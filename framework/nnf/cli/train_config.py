@@ -9,11 +9,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .errors import USAGE, CommandError
+
+if TYPE_CHECKING:
+    from ..model import Sequential
 
 DEFAULTS: dict[str, Any] = {
     "data": "mnist-small",
@@ -107,9 +110,63 @@ def run_files(output: str | None, name: str, runs_dir: Path = Path("runs")) -> R
                 metrics=Path(f"{stem}.metrics.jsonl"),
             )
         return _files_in(out)
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
     folder = runs_dir / name
     n = 1
     while folder.exists():
         n += 1
         folder = runs_dir / f"{name}-{n}"
     return _files_in(folder)
+
+
+def model_and_config(
+    source: str, resume: bool, overrides: dict[str, Any]
+) -> tuple[Sequential, dict[str, Any], bool]:
+    """The model to train, the resolved settings, and whether to keep its saved optimizer."""
+    from ..spec import TRAINING_KEYS
+    from .models import is_spec, load_model, load_spec
+    from .runinfo import read_run
+
+    if is_spec(source):
+        if resume:
+            raise CommandError("--resume continues a saved model: give a .nnf file, not a spec")
+        spec = load_spec(source, overrides=overrides)
+        config = resolve([spec.training])
+        config["total_epochs"] = config["epochs"]
+        return spec.build(seed=config["seed"]), config, False
+    model = load_model(source)
+    saved = dict(read_run(model, source).get("config") or {})
+    known = {k: v for k, v in saved.items() if k in TRAINING_KEYS and v is not None}
+    table = training_from_sets(known, overrides)
+    done = 0
+    if resume:
+        done = int(model.training_state.get("epoch", 0))
+        if table.get("seed") is None and model.training_state.get("seed") is not None:
+            table["seed"] = int(model.training_state["seed"])
+        if "epochs" not in overrides:
+            left = int(saved.get("total_epochs", done)) - done
+            if left <= 0:
+                raise CommandError(
+                    f"{source} already finished its {done} epochs; pass --epochs N to train N more"
+                )
+            table["epochs"] = left
+    else:
+        if table.get("seed") is None and model.seed is not None:
+            table["seed"] = int(model.seed)  # `nnf build --seed N` then train: reproducible
+        model.training_state = {}  # fine-tuning starts a new count and a new optimizer
+        model.optimizer = None
+    config = resolve([table])
+    config["total_epochs"] = done + config["epochs"]
+    return model, config, resume and "optimizer" not in overrides
+
+
+def portable_data(data: str) -> str:
+    """A dataset name as is; a relative file or folder made absolute, so that ``evaluate``
+    finds the training data from any folder."""
+    from ..datasets import BUNDLED_NAME, REMOTES
+
+    if data == BUNDLED_NAME or data in REMOTES or not Path(data).exists():
+        return data
+    return str(Path(data).resolve())
