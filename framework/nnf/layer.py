@@ -22,7 +22,6 @@ A layer with parameters also overrides ``_build(input_shape, rng, dtype)``, whic
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,25 +31,13 @@ import attrs
 import numpy as np
 
 from .errors import ConfigError, NotBuiltError, ShapeError
+from .keys import KEY_PATTERN, parse_key
+
+__all__ = ["KEY_PATTERN", "Layer", "Shape", "deferred_build", "init_array", "parse_key"]
 
 Shape = tuple[int, ...]
 
-#: ``namespace.Name.vN``: the namespace may itself be dotted (``acme.vision``).
-KEY_PATTERN = re.compile(
-    r"^(?P<ns>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.(?P<name>[A-Za-z_]\w*)\.v(?P<v>[1-9]\d*)$"
-)
-
 DTYPES = ("float32", "float64")
-
-
-def parse_key(key: str) -> tuple[str, str, int]:
-    """Split ``"acme.Gated.v2"`` into ``("acme", "Gated", 2)``; ``ConfigError`` if malformed."""
-    match = KEY_PATTERN.match(key) if isinstance(key, str) else None
-    if match is None:
-        raise ConfigError(
-            f"layer key {key!r} is malformed: use 'namespace.Name.vN', e.g. 'acme.Gated.v1'"
-        )
-    return match["ns"], match["name"], int(match["v"])
 
 
 def as_shape(shape: Any, what: str = "shape") -> Shape:

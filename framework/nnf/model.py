@@ -44,6 +44,8 @@ class Sequential:
         self.optimizer: Optimizer | None = None
         # Progress of training, saved with the model so that fit() resumes exactly.
         self.training_state: dict[str, Any] = {}
+        # Free-form strings saved with the model (the CLI keeps its run settings here).
+        self.metadata: dict[str, str] = {}
         for layer in layers or ():
             self.add(layer)
 

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import threading
 from collections.abc import Iterable
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .errors import PluginLoadError, RegistrationError, UnknownLayerError
-from .layer import KEY_PATTERN, Layer, parse_key
+from .keys import KEY_PATTERN, parse_key
+
+if TYPE_CHECKING:
+    from .layer import Layer
 
 GROUP = "nnf.layers"
 BUILTIN_DIST = "nnf"
@@ -37,8 +41,6 @@ OK, UNLOADED, BROKEN, CONFLICT, BLOCKED = "ok", "unloaded", "broken", "conflict"
 
 def canonical_dist(name: str | None) -> str:
     """PEP 503 normalised distribution name (``NNF_Example.Plugin`` -> ``nnf-example-plugin``)."""
-    import re
-
     return re.sub(r"[-_.]+", "-", name or "").lower()
 
 
@@ -282,6 +284,8 @@ class Registry:
 
 def _class_problem(obj: Any, key: str) -> str | None:
     """Why ``obj`` cannot serve as the layer for ``key``, or None if it can."""
+    from .layer import Layer  # here, not at the top: listing plugins must not import NumPy
+
     if not (isinstance(obj, type) and issubclass(obj, Layer)):
         return f"{obj!r} is not a subclass of nnf.Layer"
     if not KEY_PATTERN.match(key or ""):

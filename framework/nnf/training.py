@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 class Callback(Protocol):
     """Anything with some of these methods; ``on_epoch_end`` returning True stops training."""
 
+    def on_batch_end(self, batch: int, num_batches: int, logs: dict[str, float]) -> None:
+        """Called after each mini-batch (0-based) with the epoch's running loss/accuracy."""
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float], model: Sequential) -> bool | None:
         """Called after each epoch with its metrics."""
 
@@ -167,6 +170,8 @@ def fit(
     first = int(state.get("epoch", 0))
     state["seed"] = seed
     n = len(x_train)
+    num_batches = -(-n // batch_size)
+    batch_hooks = [h for h in (getattr(cb, "on_batch_end", None) for cb in callbacks) if h]
     for epoch in range(first, first + int(epochs)):
         start_time = time.perf_counter()
         rng = np.random.default_rng([seed, epoch])
@@ -191,6 +196,12 @@ def fit(
             if acc is not None:
                 correct += acc * len(idx)
                 counted += len(idx)
+            if batch_hooks:
+                running = {"loss": total / min(b + batch_size, n)}
+                if counted:
+                    running["accuracy"] = correct / counted
+                for hook in batch_hooks:
+                    hook(b // batch_size, num_batches, running)
         logs: dict[str, float] = {"epoch": epoch + 1, "loss": total / n}
         if counted:
             logs["accuracy"] = correct / counted

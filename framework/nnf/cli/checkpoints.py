@@ -30,14 +30,15 @@ class Checkpoints:
     def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Sequential) -> None:
         from .output import write_jsonl_atomic
 
-        self.rows.append(dict(logs))
-        write_jsonl_atomic(self.files.metrics, self.rows)
+        # The model first: a metrics line never describes an epoch that last.nnf lacks.
         self.save_last(model)
         self.epochs_done = int(logs.get("epoch", epoch + 1))
         val = logs.get("val_loss")
         if self.with_val and val is not None and val < self.best_loss:
             self.best_loss = val
             save_model(model, self.files.best, self.run)
+        self.rows.append(dict(logs))
+        write_jsonl_atomic(self.files.metrics, self.rows)
 
 
 def fit_with_checkpoints(

@@ -55,7 +55,7 @@ def evaluate(
 
     console = Console(quiet=quiet, json_mode=as_json)
     model = load_model(model_path)
-    saved = read_run(model, model_path).get("config") or {}
+    saved = read_run(model).get("config") or {}
     source = data or saved.get("data") or "mnist-small"
     dataset = fitdata.load_dataset(
         source, data_dir=data_dir, download=not no_download, progress=not quiet

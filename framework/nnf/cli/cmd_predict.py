@@ -74,7 +74,7 @@ def predict(
     batch = as_batch(array, tuple(model.input_shape or ()))
     x = fitdata.fit_inputs(batch, model, f"{input_path!r}")
     scores = fitdata.class_scores(model.predict(x, batch_size=batch_size), model)
-    names = read_run(model, model_path).get("class_names") or []
+    names = read_run(model).get("class_names") or []
     results = []
     for i, row in enumerate(scores):
         order = np.argsort(-row, kind="stable")[:top]

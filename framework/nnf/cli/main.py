@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -29,7 +29,38 @@ def _debug_requested(args: Sequence[str]) -> bool:
 
 
 class NNFGroup(click.Group):
-    """A click group that turns every failure into one line on stderr and an exit code."""
+    """A click group that turns every failure into one line on stderr and an exit code.
+
+    ``lazy`` commands live in modules with heavy imports: they are imported only when run
+    (or their own help is asked for), so ``nnf --help`` stays fast.
+    """
+
+    lazy: ClassVar[dict[str, tuple[str, str, str]]] = {}  # name -> (module, attr, short help)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            from importlib import import_module
+
+            module, attribute, _ = self.lazy[cmd_name]
+            self.add_command(getattr(import_module(module), attribute), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, self.lazy[name][2]))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(  # type: ignore[override]
         self,
@@ -91,6 +122,14 @@ def _register() -> None:
 
     for command in (build, train, evaluate, predict, summary, inspect_cmd, layers):
         cli.add_command(command)
+    import importlib.util
+
+    if importlib.util.find_spec("nnf.export") is not None:  # finds it without importing it
+        NNFGroup.lazy["export"] = (
+            "nnf.export.cli",
+            "export_command",
+            "Write a model as ONNX, a plain .npz of weights, or JSON.",
+        )
 
 
 _register()

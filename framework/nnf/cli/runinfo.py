@@ -37,15 +37,9 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def read_run(model: Sequential, path: str | Path) -> dict[str, Any]:
-    """The run record of the model loaded from ``path``, or ``{}`` when ``nnf train`` did not
-    write it."""
-    metadata = getattr(model, "metadata", None)
-    if metadata is None:  # io.load does not attach metadata: read it from the file
-        from .. import io
-
-        metadata = io.inspect(path).get("metadata") or {}
-    raw = metadata.get(METADATA_KEY)
+def read_run(model: Sequential) -> dict[str, Any]:
+    """The run record of a loaded model, or ``{}`` when ``nnf train`` did not write it."""
+    raw = model.metadata.get(METADATA_KEY)
     if not raw:
         return {}
     import json

@@ -137,7 +137,7 @@ def model_and_config(
         config["total_epochs"] = config["epochs"]
         return spec.build(seed=config["seed"]), config, False
     model = load_model(source)
-    saved = dict(read_run(model, source).get("config") or {})
+    saved = dict(read_run(model).get("config") or {})
     known = {k: v for k, v in saved.items() if k in TRAINING_KEYS and v is not None}
     table = training_from_sets(known, overrides)
     done = 0

@@ -129,7 +129,7 @@ def document(
             "layers": layers,
         },
         "tensors": tensors,
-        "metadata": _metadata(metadata),
+        "metadata": _metadata({**getattr(model, "metadata", {}), **(metadata or {})}),
     }
     if include_optimizer and model.optimizer is not None:
         doc["optimizer"] = _optimizer(model, tensors)

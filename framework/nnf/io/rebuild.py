@@ -183,6 +183,7 @@ def rebuild(mf: ModelFile) -> Any:
     if mf.optimizer is not None:
         model.optimizer = _optimizer(mf)
     _training(model, mf)
+    model.metadata = dict(mf.metadata)
     return model
 
 
