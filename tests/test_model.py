@@ -182,3 +182,41 @@ def test_callbacks_can_stop_training():
     x, y = blobs(32)
     history = mlp().fit(x, y, epochs=10, loss="cce", callbacks=[StopAfterTwo()], verbose=0)
     assert len(history) == 2
+
+
+def test_first_layer_skips_its_input_gradient_only_while_training():
+    model = mlp("float64").build(seed=3)
+    x, y = blobs(8)
+    loss = nnf.losses.get_loss("categorical_crossentropy")
+    first = model.layers[0]
+    model.zero_grad()
+    assert model.backward(loss.gradient(y, model.forward(x))) is not None
+    full = {k: g.copy() for k, g in first.grads.items()}
+    model.zero_grad()
+    with nnf.layer.input_gradient_unused(first):
+        assert model.backward(loss.gradient(y, model.forward(x))) is None
+    for k, g in first.grads.items():  # the parameter gradients do not change
+        np.testing.assert_array_equal(g, full[k])
+    model.fit(x, y, epochs=1, loss="cce", verbose=0)
+    assert first.needs_input_gradient
+
+
+def test_convolution_first_layer_skips_its_input_gradient_with_the_same_kernel_gradient():
+    from nnf.layers import Convolutional, Flatten
+
+    conv = Convolutional(kernel_size=3, depth=2, stride=2, padding="same")
+    model = nnf.Sequential(
+        [conv, Flatten(), Dense(output_size=2)], input_shape=(2, 7, 6), dtype="float64"
+    ).build(seed=0)
+    x = np.random.default_rng(0).normal(size=(4, 2, 7, 6))
+    g = np.random.default_rng(1).normal(size=(4, 2))
+    model.forward(x)
+    model.zero_grad()
+    assert model.backward(g).shape == x.shape
+    full = {k: v.copy() for k, v in conv.grads.items()}
+    model.zero_grad()
+    with nnf.layer.input_gradient_unused(conv):
+        model.forward(x)
+        assert model.backward(g) is None
+    for k, v in conv.grads.items():
+        np.testing.assert_array_equal(v, full[k])

@@ -78,6 +78,17 @@ def deferred_build() -> Iterator[None]:
         _EAGER_BUILD.reset(token)
 
 
+@contextmanager
+def input_gradient_unused(layer: Layer) -> Iterator[None]:
+    """Within this block nothing consumes ``layer``'s dL/dinput (it is a model's first layer),
+    so its backward may skip that product and return None."""
+    layer.needs_input_gradient = False
+    try:
+        yield
+    finally:
+        layer.needs_input_gradient = True
+
+
 def legacy_seeded_rng() -> np.random.Generator:
     """A Generator seeded from NumPy's global RNG, so ``np.random.seed`` governs tutorial code."""
     return np.random.default_rng(np.random.randint(0, 2**31 - 1))
@@ -92,7 +103,9 @@ class Layer:
     Runtime attributes: ``params`` and ``grads`` (dicts with the same keys), ``state``
     (non-trainable arrays saved with the model, e.g. running statistics), ``in_shape`` and
     ``out_shape`` (sample shapes, set by ``build``), ``name`` (given by the model), ``rng``
-    (a Generator for layers that draw random numbers while training) and ``dtype``.
+    (a Generator for layers that draw random numbers while training), ``dtype``, and
+    ``needs_input_gradient``: False while nothing consumes dL/dinput (the first layer of a
+    model being trained), so ``_backward`` may skip computing it and return None.
     """
 
     key: ClassVar[str] = ""
@@ -106,6 +119,7 @@ class Layer:
     name: str | None
     rng: np.random.Generator | None
     dtype: np.dtype
+    needs_input_gradient: bool
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
         # Runtime state lives outside the attrs fields, so even a plain (non-attrs) subclass
@@ -116,6 +130,7 @@ class Layer:
         self.name = None
         self.rng = None
         self.dtype = np.dtype("float32")
+        self.needs_input_gradient = True
         return self
 
     def __attrs_post_init__(self) -> None:

@@ -147,8 +147,9 @@ class Sequential:
             out = layer.forward(out, training=training)
         return out
 
-    def backward(self, output_gradient: np.ndarray, start: int | None = None) -> np.ndarray:
-        """Back-propagate from the output (or from before layer ``start``); returns dL/dx."""
+    def backward(self, output_gradient: np.ndarray, start: int | None = None) -> np.ndarray | None:
+        """Back-propagate from the output (or from before layer ``start``); returns dL/dx
+        (None while the first layer's ``needs_input_gradient`` is off, as during ``fit``)."""
         grad = output_gradient
         stop = len(self.layers) if start is None else start
         for layer in reversed(self.layers[:stop]):

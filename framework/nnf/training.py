@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 
 from .errors import ConfigError, ShapeError, TrainingError
+from .layer import input_gradient_unused
 from .losses import CategoricalCrossEntropy, Loss, SoftmaxCrossEntropy, accuracy, get_loss
 from .optimizers import Optimizer, get_optimizer
 
@@ -172,59 +173,62 @@ def fit(
     n = len(x_train)
     num_batches = -(-n // batch_size)
     batch_hooks = [h for h in (getattr(cb, "on_batch_end", None) for cb in callbacks) if h]
-    for epoch in range(first, first + int(epochs)):
-        start_time = time.perf_counter()
-        rng = np.random.default_rng([seed, epoch])
-        for i, layer in enumerate(model.layers):
-            layer.rng = np.random.default_rng([seed, epoch, 1, i])
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        snapshot = _snapshot(model)
-        total, correct, counted = 0.0, 0.0, 0
-        for b in range(0, n, batch_size):
-            idx = order[b : b + batch_size]
-            xb, yb = x_train[idx], y_train[idx]
-            value, pred = train_step(model, xb, yb, loss_fn, opt)
-            if not math.isfinite(value):
-                _restore(model, snapshot)
-                raise TrainingError(
-                    f"the loss became {value} in epoch {epoch + 1} (batch {b // batch_size + 1}); "
-                    "the weights were reset to the end of the previous epoch. Lower the "
-                    "learning rate or check the data for NaN/inf values"
+    # Nothing consumes the first layer's dL/dx: let it skip that product while training.
+    with input_gradient_unused(model.layers[0]):
+        for epoch in range(first, first + int(epochs)):
+            start_time = time.perf_counter()
+            rng = np.random.default_rng([seed, epoch])
+            for i, layer in enumerate(model.layers):
+                layer.rng = np.random.default_rng([seed, epoch, 1, i])
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            snapshot = _snapshot(model)
+            total, correct, counted = 0.0, 0.0, 0
+            for b in range(0, n, batch_size):
+                idx = order[b : b + batch_size]
+                xb, yb = x_train[idx], y_train[idx]
+                value, pred = train_step(model, xb, yb, loss_fn, opt)
+                if not math.isfinite(value):
+                    _restore(model, snapshot)
+                    raise TrainingError(
+                        f"the loss became {value} in epoch {epoch + 1} "
+                        f"(batch {b // batch_size + 1}); "
+                        "the weights were reset to the end of the previous epoch. Lower the "
+                        "learning rate or check the data for NaN/inf values"
+                    )
+                total += value * len(idx)
+                acc = accuracy(yb, pred)
+                if acc is not None:
+                    correct += acc * len(idx)
+                    counted += len(idx)
+                if batch_hooks:
+                    running = {"loss": total / min(b + batch_size, n)}
+                    if counted:
+                        running["accuracy"] = correct / counted
+                    for hook in batch_hooks:
+                        hook(b // batch_size, num_batches, running)
+            logs: dict[str, float] = {"epoch": epoch + 1, "loss": total / n}
+            if counted:
+                logs["accuracy"] = correct / counted
+            if held_out is not None:
+                val = model.evaluate(held_out[0], held_out[1], loss=loss_fn, batch_size=256)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            logs["seconds"] = time.perf_counter() - start_time
+            state["epoch"] = epoch + 1
+            history.epochs.append(logs)
+            all_epochs.append(logs)
+            if verbose:
+                metrics = "  ".join(
+                    f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds")
                 )
-            total += value * len(idx)
-            acc = accuracy(yb, pred)
-            if acc is not None:
-                correct += acc * len(idx)
-                counted += len(idx)
-            if batch_hooks:
-                running = {"loss": total / min(b + batch_size, n)}
-                if counted:
-                    running["accuracy"] = correct / counted
-                for hook in batch_hooks:
-                    hook(b // batch_size, num_batches, running)
-        logs: dict[str, float] = {"epoch": epoch + 1, "loss": total / n}
-        if counted:
-            logs["accuracy"] = correct / counted
-        if held_out is not None:
-            val = model.evaluate(held_out[0], held_out[1], loss=loss_fn, batch_size=256)
-            logs.update({f"val_{k}": v for k, v in val.items()})
-        logs["seconds"] = time.perf_counter() - start_time
-        state["epoch"] = epoch + 1
-        history.epochs.append(logs)
-        all_epochs.append(logs)
-        if verbose:
-            metrics = "  ".join(
-                f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds")
-            )
-            print(
-                f"epoch {epoch + 1}/{first + int(epochs)}  {metrics}  ({logs['seconds']:.1f}s)",
-                file=sys.stdout,
-            )
-        stop = False
-        for cb in callbacks:
-            hook = getattr(cb, "on_epoch_end", None)
-            if hook is not None and hook(epoch, logs, model):
-                stop = True
-        if stop:
-            break
+                print(
+                    f"epoch {epoch + 1}/{first + int(epochs)}  {metrics}  ({logs['seconds']:.1f}s)",
+                    file=sys.stdout,
+                )
+            stop = False
+            for cb in callbacks:
+                hook = getattr(cb, "on_epoch_end", None)
+                if hook is not None and hook(epoch, logs, model):
+                    stop = True
+            if stop:
+                break
     return history

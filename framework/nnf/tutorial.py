@@ -11,11 +11,12 @@ runs unchanged but for its imports:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 
-from .layer import Layer
+from .layer import Layer, input_gradient_unused
 
 LossFn = Callable[[np.ndarray, np.ndarray], Any]
 
@@ -53,18 +54,19 @@ def train(
     layers = _layers(network)
     reversed_layers = layers[::-1]
     errors = []
-    for e in range(epochs):
-        error = 0.0
-        for x, y in zip(x_train, y_train):
-            output = x
-            for layer in layers:
-                output = layer.forward(output, training=True)
-            error += loss(y, output)
-            grad = loss_prime(y, output)
-            for layer in reversed_layers:
-                grad = layer.backward(grad, learning_rate)
-        error /= len(x_train)
-        errors.append(float(error))
-        if verbose:
-            print(f"{e + 1}/{epochs}, error={error}")
+    with input_gradient_unused(layers[0]) if layers else nullcontext():
+        for e in range(epochs):
+            error = 0.0
+            for x, y in zip(x_train, y_train):
+                output = x
+                for layer in layers:
+                    output = layer.forward(output, training=True)
+                error += loss(y, output)
+                grad = loss_prime(y, output)
+                for layer in reversed_layers:
+                    grad = layer.backward(grad, learning_rate)
+            error /= len(x_train)
+            errors.append(float(error))
+            if verbose:
+                print(f"{e + 1}/{epochs}, error={error}")
     return errors

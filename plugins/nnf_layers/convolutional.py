@@ -176,17 +176,18 @@ class Convolutional(Layer):
         dx = geo.crop(geo.col2im(d_cols, matrix.shape[1] // geo.length))
         return dx[0] if self._single else dx
 
-    def _backward(self, output_gradient: Any) -> np.ndarray:
+    def _backward(self, output_gradient: Any) -> np.ndarray | None:
         g, matrix = self._gradient_matrix(output_gradient)
         d_kernels, d_biases = self._parameter_gradients(g, matrix)
         self.grads["kernels"] += d_kernels
         self.grads["biases"] += d_biases
-        return self._input_gradient(matrix)
+        return self._input_gradient(matrix) if self.needs_input_gradient else None
 
-    def _backward_sgd(self, output_gradient: Any, learning_rate: float) -> np.ndarray:
+    def _backward_sgd(self, output_gradient: Any, learning_rate: float) -> np.ndarray | None:
         g, matrix = self._gradient_matrix(output_gradient)
         d_kernels, d_biases = self._parameter_gradients(g, matrix)
-        input_gradient = self._input_gradient(matrix)  # with the kernels before the step
+        # with the kernels before the step
+        input_gradient = self._input_gradient(matrix) if self.needs_input_gradient else None
         self.zero_grad()  # the contract: an SGD step leaves self.grads zero
         d_kernels *= learning_rate
         self.params["kernels"] -= d_kernels

@@ -120,19 +120,24 @@ class Dense(Layer):
             return np.multiply(g.T, self._x2, out=buf)
         return np.matmul(g.T, self._x2, out=buf)
 
-    def _backward(self, output_gradient: Any) -> np.ndarray:
+    def _backward(self, output_gradient: Any) -> np.ndarray | None:
         g = self._gradient_rows(output_gradient)
-        input_gradient = (g @ self.params["weights"]).reshape(self.input.shape)
+        input_gradient = self._input_gradient(g)
         self.grads["weights"] += self._weights_product(g)
         self.grads["bias"] += g.sum(axis=0)
         self._grads_dirty = True
         return input_gradient
 
-    def _backward_sgd(self, output_gradient: Any, learning_rate: float) -> np.ndarray:
+    def _input_gradient(self, g: np.ndarray) -> np.ndarray | None:
+        if not self.needs_input_gradient:
+            return None
+        return (g @ self.params["weights"]).reshape(self.input.shape)
+
+    def _backward_sgd(self, output_gradient: Any, learning_rate: float) -> np.ndarray | None:
         # Fused tutorial step: W += (-lr g) x^T, without touching self.grads.
         g = self._gradient_rows(output_gradient)
         weights = self.params["weights"]
-        input_gradient = (g @ weights).reshape(self.input.shape)  # before the step, as tutorial
+        input_gradient = self._input_gradient(g)  # before the step, as the tutorial does
         if self._grads_dirty:  # the contract: an SGD step leaves self.grads zero
             self.zero_grad()
         g = g * -learning_rate  # small: (M, output_size)
