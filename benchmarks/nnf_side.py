@@ -1,0 +1,118 @@
+"""The benchmark jobs written with nnf's public API, as a user would write them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nnf
+import numpy as np
+
+
+def tutorial_network(seed: int) -> list[Any]:
+    """The tutorial's network, built with nnf's tutorial-style layers (float32)."""
+    from nnf.layers import Convolutional, Dense, Reshape, Sigmoid
+
+    np.random.seed(seed)  # tutorial-style layers draw from NumPy's global RNG
+    return [
+        Convolutional((1, 28, 28), 3, 5),
+        Sigmoid(),
+        Reshape((5, 26, 26), (5 * 26 * 26, 1)),
+        Dense(5 * 26 * 26, 100),
+        Sigmoid(),
+        Dense(100, 2),
+        Sigmoid(),
+    ]
+
+
+def train_per_sample(network: list[Any], x: np.ndarray, y: np.ndarray, epochs: int, lr: float):
+    """``nnf.train`` exactly as the tutorial calls it; returns the last epoch's mean error."""
+    from nnf.losses import binary_cross_entropy, binary_cross_entropy_prime
+
+    errors = nnf.train(
+        network,
+        binary_cross_entropy,
+        binary_cross_entropy_prime,
+        x,
+        y,
+        epochs=epochs,
+        learning_rate=lr,
+        verbose=False,
+    )
+    return errors[-1]
+
+
+def tutorial_model(seed: int) -> nnf.Sequential:
+    """The tutorial's network as a Sequential for mini-batch training (bias per position)."""
+    from nnf.layers import Convolutional, Dense, Flatten, Sigmoid
+
+    model = nnf.Sequential(
+        [
+            Convolutional(kernel_size=3, depth=5, bias="position"),
+            Sigmoid(),
+            Flatten(),
+            Dense(output_size=100),
+            Sigmoid(),
+            Dense(output_size=2),
+            Sigmoid(),
+        ],
+        input_shape=(1, 28, 28),
+    )
+    return model.build(seed=seed)
+
+
+def lenet5(seed: int) -> nnf.Sequential:
+    """LeNet-5 on 28x28 images, softmax output, float32."""
+    from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
+
+    model = nnf.Sequential(
+        [
+            Convolutional(kernel_size=5, depth=6, padding="same", bias="channel"),
+            ReLU(),
+            MaxPool2D(2),
+            Convolutional(kernel_size=5, depth=16, bias="channel"),
+            ReLU(),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(output_size=120, init="he"),
+            ReLU(),
+            Dense(output_size=84, init="he"),
+            ReLU(),
+            Dense(output_size=10),
+            Softmax(),
+        ],
+        input_shape=(1, 28, 28),
+    )
+    return model.build(seed=seed)
+
+
+def fit(
+    model: nnf.Sequential,
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    loss: str,
+    seed: int,
+) -> float:
+    """``Sequential.fit`` with plain SGD; returns the last epoch's mean loss."""
+    history = model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="sgd",
+        learning_rate=lr,
+        loss=loss,
+        seed=seed,
+        verbose=0,
+    )
+    return float(history["loss"][-1])
+
+
+def predict(model: nnf.Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return model.predict(x, batch_size=batch_size)
+
+
+def accuracy(model: nnf.Sequential, x: np.ndarray, y: np.ndarray) -> float:
+    return float((model.predict(x, batch_size=256).argmax(axis=1) == y).mean())

@@ -1,0 +1,158 @@
+"""The benchmark jobs in PyTorch on the CPU: the reference nnf is measured against.
+
+Imported only when torch is installed (it is never a dependency of nnf). Every function takes
+NumPy arrays, converts each batch with ``torch.from_numpy`` (no copy) as a user would, and
+returns what the nnf side returns, so that the two are timed around the same work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def set_threads(n: int) -> None:
+    torch.set_num_threads(n)
+
+
+class PositionBias(nn.Module):
+    """The tutorial's convolution bias: one value per output position, shaped (C, H, W)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.randn(*shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias
+
+
+def tutorial_cnn() -> nn.Module:
+    """conv 5@3x3 (bias per position) -> sigmoid -> dense 100 -> sigmoid -> dense 2 -> sigmoid."""
+    return nn.Sequential(
+        nn.Conv2d(1, 5, 3, bias=False),
+        PositionBias((5, 26, 26)),
+        nn.Sigmoid(),
+        nn.Flatten(),
+        nn.Linear(5 * 26 * 26, 100),
+        nn.Sigmoid(),
+        nn.Linear(100, 2),
+        nn.Sigmoid(),
+    )
+
+
+def lenet5() -> nn.Module:
+    """LeNet-5 on 28x28: conv 6@5x5 pad 2, relu, pool, conv 16@5x5, relu, pool, 120-84-10."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
+
+
+def train_per_sample(x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int) -> float:
+    """The tutorial's loop in torch: one sample per SGD step, mean BCE. Returns the last loss."""
+    torch.manual_seed(seed)
+    model = tutorial_cnn()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.BCELoss()
+    xt = torch.from_numpy(x)  # (N, 1, 28, 28)
+    yt = torch.from_numpy(y.reshape(len(y), -1))  # (N, 2)
+    error = 0.0
+    for _ in range(epochs):
+        error = 0.0
+        for i in range(len(xt)):
+            out = model(xt[i : i + 1])
+            loss = loss_fn(out, yt[i : i + 1])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            error += loss.item()
+        error /= len(xt)
+    return error
+
+
+def _fit(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+) -> float:
+    """Mini-batch SGD over shuffled batches gathered with NumPy (as nnf's fit does)."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        total = 0.0
+        for b in range(0, len(x), batch_size):
+            idx = order[b : b + batch_size]
+            xb, yb = torch.from_numpy(x[idx]), torch.from_numpy(y[idx])
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        total /= len(x)
+    return total
+
+
+def train_tutorial_batched(
+    x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float, seed: int
+) -> float:
+    """The tutorial CNN with mini-batches and mean BCE; returns the last epoch's mean loss."""
+    torch.manual_seed(seed)
+    return _fit(
+        tutorial_cnn(), nn.BCELoss(), x, y.reshape(len(y), -1), epochs, batch_size, lr, seed
+    )
+
+
+def train_lenet(
+    x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float, seed: int
+) -> tuple[nn.Module, float]:
+    """LeNet-5 with softmax cross-entropy (fused, on logits) and SGD; returns (model, loss)."""
+    torch.manual_seed(seed)
+    model = lenet5()
+    loss = _fit(model, nn.CrossEntropyLoss(), x, y, epochs, batch_size, lr, seed)
+    return model, loss
+
+
+def new_lenet(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return lenet5().eval()
+
+
+def predict(model: nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Class probabilities for ``x``, ``batch_size`` images at a time, into one output array."""
+    out = np.empty((len(x), 10), dtype=np.float32)
+    with torch.inference_mode():
+        for b in range(0, len(x), batch_size):
+            logits = model(torch.from_numpy(x[b : b + batch_size]))
+            out[b : b + len(logits)] = torch.softmax(logits, dim=1).numpy()
+    return out
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    return float((predict(model.eval(), x, 256).argmax(axis=1) == y).mean())
+
+
+def describe() -> str:
+    """torch version and the CPU features/threads it runs with."""
+    return (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+        f"mkldnn {torch.backends.mkldnn.is_available()}"
+    )
