@@ -354,3 +354,48 @@ def test_a_failing_migration_is_a_format_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(spec, "MIGRATIONS", {0: lambda d: d["no such key"]})
     with pytest.raises(ModelFormatError, match="cannot upgrade the file from format version 0"):
         nnf.loads(_repack(doc))
+
+
+def test_a_subclass_that_inherits_its_parents_key_is_refused_at_save():
+    import attrs
+
+    from nnf.errors import ConfigError
+    from nnf.layers import Dense
+
+    @attrs.define(eq=False)
+    class ScaledDense(Dense):
+        def forward(self, x, training=False):
+            return super().forward(x, training) * 10
+
+    model = nnf.Sequential([ScaledDense(output_size=2)], input_shape=(3,)).build(seed=0)
+    with pytest.raises(ConfigError, match="give ScaledDense its own key"):
+        model.to_bytes()
+
+
+def test_custom_loss_is_not_saved_and_custom_optimizer_is_refused():
+    from nnf.errors import ConfigError
+    from nnf.losses import MeanSquaredError
+    from nnf.optimizers import SGD
+
+    class Huber(MeanSquaredError):
+        name = "huber"
+
+    class MySGD(SGD):
+        name = "mysgd"
+
+    model = nnf.Sequential([nnf.layers.Dense(output_size=1)], input_shape=(2,))
+    x, y = np.ones((4, 2)), np.ones((4, 1))
+    model.fit(x, y, epochs=1, loss=Huber(), optimizer="sgd", verbose=0)
+    again = nnf.loads(model.to_bytes())
+    assert again.loss is None and again.training_state["epoch"] == 1
+    model.fit(x, y, epochs=1, optimizer=MySGD(), verbose=0)
+    with pytest.raises(ConfigError, match="include_optimizer=False"):
+        model.to_bytes()
+    assert nnf.loads(model.to_bytes(include_optimizer=False)).optimizer is None
+
+
+def test_empty_tensor_with_a_huge_dimension_is_a_format_error():
+    from nnf.io.tensors import decode_tensor
+
+    with pytest.raises(ModelFormatError, match=r"\[0, 2\*\*31\)"):
+        decode_tensor({"dtype": "float32", "shape": [0, 2**63], "data": b""}, "dense_0.bias")

@@ -119,3 +119,24 @@ def test_accuracy():
 def test_unknown_loss_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="mse"):
         losses.get_loss("hinge")
+
+
+def test_label_vectors_fit_single_output_predictions_without_broadcasting():
+    y = np.array([1.0, 0.0, 1.0, 1.0])
+    p = np.array([[0.9], [0.2], [0.7], [0.6]])
+    for name in ["mse", "binary_crossentropy"]:
+        loss = losses.get_loss(name)
+        assert loss(y, p) == pytest.approx(loss(y[:, None], p))
+        assert loss.gradient(y, p).shape == p.shape
+    with pytest.raises(ShapeError, match=r"targets shaped \(3,\)"):
+        losses.mse(np.zeros(3), p)
+
+
+def test_integer_and_float64_targets_keep_float32_gradients():
+    p = np.full((4, 3), 1 / 3, dtype=np.float32)
+    idx = np.array([0, 1, 2, 0])
+    one_hot = np.eye(3)[idx]  # float64
+    for name in losses.LOSSES:
+        loss = losses.get_loss(name)
+        assert loss.gradient(one_hot, p).dtype == np.float32, name
+    assert losses.get_loss("cce").gradient(idx, p).dtype == np.float32

@@ -25,27 +25,45 @@ def _clip(y_pred: np.ndarray) -> np.ndarray:
     return np.clip(y_pred, eps, 1.0 - eps)
 
 
+def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Targets shaped and typed like the predictions: (N,) labels fit (N, 1) outputs, and a
+    float32 prediction keeps a float32 gradient. Mismatched sizes never broadcast."""
+    p = np.asarray(y_pred)
+    y = np.asarray(y_true)
+    if y.shape != p.shape:
+        if y.size != p.size:
+            raise ShapeError(f"targets shaped {y.shape} do not match predictions shaped {p.shape}")
+        y = y.reshape(p.shape)
+    if p.dtype.kind == "f" and y.dtype != p.dtype:
+        y = y.astype(p.dtype)
+    return y, p
+
+
 # ------------------------------------------------------------------ the tutorial's functions
 def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean squared error over every element (the tutorial's formula)."""
-    return float(np.mean(np.square(np.subtract(y_true, y_pred))))
+    y, p = _pair(y_true, y_pred)
+    return float(np.mean(np.square(y - p)))
 
 
 def mse_prime(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """d mse / d y_pred = 2 (y_pred - y_true) / size."""
-    return 2 * np.subtract(y_pred, y_true, dtype=np.result_type(y_pred)) / np.size(y_true)
+    y, p = _pair(y_true, y_pred)
+    return 2 * (p - y) / np.size(y)
 
 
 def binary_cross_entropy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean of -y log p - (1-y) log(1-p) over every element; p is clipped away from 0 and 1."""
-    p = _clip(np.asarray(y_pred))
-    return float(np.mean(-y_true * np.log(p) - (1 - y_true) * np.log(1 - p)))
+    y, p = _pair(y_true, y_pred)
+    p = _clip(p)
+    return float(np.mean(-y * np.log(p) - (1 - y) * np.log(1 - p)))
 
 
 def binary_cross_entropy_prime(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """((1-y)/(1-p) - y/p) / size, with p clipped like the loss."""
-    p = _clip(np.asarray(y_pred))
-    return ((1 - y_true) / (1 - p) - y_true / p) / np.size(y_true)
+    y, p = _pair(y_true, y_pred)
+    p = _clip(p)
+    return ((1 - y) / (1 - p) - y / p) / np.size(y)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -69,7 +87,7 @@ def _targets_like(y_true: np.ndarray, pred: np.ndarray) -> np.ndarray:
         raise ShapeError(
             f"targets shaped {y_true.shape} do not match predictions shaped {pred.shape}"
         )
-    return y
+    return y.astype(pred.dtype, copy=False) if pred.dtype.kind == "f" else y
 
 
 def _num_samples(pred: np.ndarray) -> int:

@@ -169,6 +169,7 @@ def _layer(layer: Any, index: int) -> tuple[dict[str, Any], dict[str, dict[str, 
 
 
 def _provider(key: str, layer: Any, index: int) -> dict[str, Any]:
+    from ..errors import PluginLoadError
     from ..registry import REGISTRY
 
     entry = REGISTRY.entry(key) if key else None
@@ -177,6 +178,17 @@ def _provider(key: str, layer: Any, index: int) -> dict[str, Any]:
             f"layer {index} {layer.label} has key {key!r}, which is not registered, so the file "
             "could not be loaded: register the class with nnf.register_layer (key "
             "'namespace.Name.v1') or install its plugin"
+        )
+    try:
+        registered = REGISTRY.get(key)
+    except PluginLoadError as exc:
+        raise ConfigError(f"layer {index} {layer.label}: {exc}") from None
+    if registered is not type(layer):
+        # A subclass that inherits its parent's key would load back as the parent.
+        kind = type(layer).__name__
+        raise ConfigError(
+            f"layer {index} {layer.label} is a {kind} but its key {key!r} belongs to "
+            f"{registered.__qualname__}: give {kind} its own key and register it"
         )
     return {"dist": entry.dist, "version": entry.dist_version}
 
@@ -190,6 +202,13 @@ def _metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _optimizer(model: Sequential, tensors: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from ..optimizers import OPTIMIZERS
+
+    if OPTIMIZERS.get(model.optimizer.name) is not type(model.optimizer):
+        raise ConfigError(
+            f"the optimizer {type(model.optimizer).__name__} is not one nnf can rebuild from a "
+            "file: save with include_optimizer=False"
+        )
     state = model.optimizer.state_dict()
     trainable = {f"{layer.name}.{k}" for layer in model.layers for k in layer.params}
     slots: dict[str, dict[str, Any]] = {}
@@ -221,6 +240,12 @@ def _training(model: Sequential) -> dict[str, Any]:
         )
     out = {k: to_plain(state[k], f"training_state[{k!r}]") for k in TRAINING_KEYS if k in state}
     loss = getattr(model, "loss", None)
-    if loss is not None:
-        out["loss"] = str(loss.name)
+    if loss is not None and _known_loss(loss):
+        out["loss"] = str(loss.name)  # a custom loss is the script's to supply again
     return out
+
+
+def _known_loss(loss: Any) -> bool:
+    from ..losses import LOSSES
+
+    return type(loss) is LOSSES.get(str(getattr(loss, "name", "")))

@@ -30,6 +30,10 @@ def encode_tensor(array: np.ndarray, path: str) -> dict[str, Any]:
     return {"dtype": name, "shape": [int(d) for d in array.shape], "data": data}
 
 
+# NumPy refuses dimensions near 2**63 with a ValueError even for empty arrays.
+MAX_DIM = 2**31
+
+
 def decode_tensor(record: Any, path: str) -> np.ndarray:
     """A read-only array viewing ``record["data"]``; ``ModelFormatError`` if the record is bad.
 
@@ -47,11 +51,13 @@ def decode_tensor(record: Any, path: str) -> np.ndarray:
     if (
         not isinstance(shape, list)
         or len(shape) > MAX_NDIM
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d < MAX_DIM for d in shape
+        )
     ):
         raise ModelFormatError(
             f"tensor {path} has shape {_short(shape)}; a shape is a list of at most "
-            f"{MAX_NDIM} non-negative integers"
+            f"{MAX_NDIM} integers in [0, 2**31)"
         )
     if not isinstance(data, bytes):
         raise ModelFormatError(f"tensor {path} data must be msgpack bin, got {_kind(data)}")
