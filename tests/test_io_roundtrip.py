@@ -358,7 +358,6 @@ def test_a_failing_migration_is_a_format_error(monkeypatch: pytest.MonkeyPatch):
 
 def test_a_subclass_that_inherits_its_parents_key_is_refused_at_save():
     import attrs
-
     from nnf.errors import ConfigError
     from nnf.layers import Dense
 
