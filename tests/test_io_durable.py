@@ -125,7 +125,19 @@ def test_file_modes(tmp_path: Path):
 
 
 def test_save_into_a_missing_folder_fails_cleanly(tmp_path: Path):
-    with pytest.raises(FileNotFoundError):
+    from nnf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not exist"):
         small_model().save(tmp_path / "no" / "such" / "model.nnf")
     assert list(tmp_path.iterdir()) == []
     assert Affine  # the layer module stays importable for the forked savers
+
+
+def test_saving_to_a_folder_names_the_target(tmp_path):
+    import nnf
+    from nnf.errors import ConfigError
+
+    model = nnf.Sequential([nnf.layers.Dense(output_size=1)], input_shape=(2,)).build(seed=0)
+    with pytest.raises(ConfigError, match="it is a folder"):
+        model.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -220,3 +220,9 @@ def test_convolution_first_layer_skips_its_input_gradient_with_the_same_kernel_g
         assert model.backward(g) is None
     for k, v in conv.grads.items():
         np.testing.assert_array_equal(v, full[k])
+
+
+@pytest.mark.parametrize("shape", ["784", [28.9], [0, 3], [True], None.__class__])
+def test_bad_input_shapes_are_refused(shape):
+    with pytest.raises(ShapeError, match="positive integers"):
+        nnf.Sequential([Dense(output_size=2)], input_shape=shape)

@@ -210,3 +210,14 @@ def test_register_layer_rejects_bad_classes():
             key = "nnf.Dense.v1"
 
         nnf.register_layer(MyDense)
+
+
+def test_reload_keeps_script_registrations_and_bad_names_are_clear():
+    nnf.register_layer(Doubler)
+    try:
+        REGISTRY.reload()
+        assert REGISTRY.get("script.Doubler.v1") is Doubler
+    finally:
+        REGISTRY.unregister("script.Doubler.v1")
+    with pytest.raises(UnknownLayerError, match="non-empty string"):
+        nnf.layers.get(["Dense"])

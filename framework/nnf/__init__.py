@@ -32,12 +32,13 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "datasets": ("nnf.datasets", None),
     "testing": ("nnf.testing", None),
     "export": ("nnf.export", None),
+    "io": ("nnf.io", None),
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from . import datasets, errors, export, layers, losses, optimizers, testing
+    from . import datasets, errors, export, io, layers, losses, optimizers, testing
     from .io import inspect, load, load_weights, loads, save
     from .layer import Layer
     from .model import Sequential

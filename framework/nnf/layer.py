@@ -44,12 +44,16 @@ def as_shape(shape: Any, what: str = "shape") -> Shape:
     """Normalise a shape given as an int, list or tuple to a tuple of positive ints."""
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
+    bad = ShapeError(f"{what} must be a tuple of positive integers, got {shape!r}")
+    if isinstance(shape, (str, bytes)):  # "784" would otherwise become (7, 8, 4)
+        raise bad
     try:
-        out = tuple(int(d) for d in shape)
+        dims = list(shape)
+        out = tuple(int(d) for d in dims)
     except (TypeError, ValueError):
-        raise ShapeError(f"{what} must be a tuple of positive integers, got {shape!r}") from None
-    if any(d <= 0 for d in out) or any(isinstance(d, bool) for d in shape):
-        raise ShapeError(f"{what} must be a tuple of positive integers, got {shape!r}")
+        raise bad from None
+    if any(isinstance(d, bool) or d != o or o <= 0 for d, o in zip(dims, out)):
+        raise bad  # booleans, 28.9 or non-positive sizes
     return out
 
 

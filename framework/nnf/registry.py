@@ -153,10 +153,13 @@ class Registry:
             self._entries[key] = first
 
     def reload(self) -> None:
-        """Forget everything and scan the installed metadata again (after pip install)."""
+        """Scan the installed metadata again (after pip install); script registrations stay."""
         with self._lock:
+            scripts = [e for e in (self._entries or {}).values() if e.dist == SCRIPT_DIST]
             self._entries = None
-            self._discover()
+            entries = self._discover()
+            for entry in scripts:
+                entries.setdefault(entry.key, entry)
 
     def block(self, *names: str) -> None:
         """Skip the named distributions or keys from now on (rescans the metadata)."""
@@ -191,11 +194,11 @@ class Registry:
         A short name maps to the newest version; nnf's own layers win a short name shared
         with a plugin, and a short name two plugins share must be written in full.
         """
+        if not isinstance(name, str) or not name:
+            raise UnknownLayerError(f"layer name must be a non-empty string, got {name!r}")
         entries = self._discover()
         if name in entries:
             return name
-        if not isinstance(name, str) or not name:
-            raise UnknownLayerError(f"layer name must be a non-empty string, got {name!r}")
         candidates: dict[str, list[tuple[int, str]]] = {}
         for key in entries:
             ns, short, version = parse_key(key)

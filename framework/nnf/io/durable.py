@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import ModelFormatError
+from ..errors import ConfigError, ModelFormatError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -61,6 +61,12 @@ def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
     """
     target = Path(path)
     folder = target.parent
+    if target.is_dir():
+        raise ConfigError(f"cannot write {str(target)!r}: it is a folder; name a file inside it")
+    if not folder.is_dir():
+        raise ConfigError(
+            f"cannot write {str(target)!r}: the folder {str(folder)!r} does not exist; create it"
+        )
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except OSError:
