@@ -62,13 +62,6 @@ class PluginEntry:
     def builtin(self) -> bool:
         return canonical_dist(self.dist) == BUILTIN_DIST
 
-    @property
-    def requirement(self) -> str:
-        """What to ``pip install`` to get this key: ``nnf-acme>=0.3``."""
-        if self.dist_version and self.dist != SCRIPT_DIST:
-            return f"{self.dist}>={self.dist_version}"
-        return self.dist
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from ..errors import DataError
+from ..io.durable import fsync_dir
 
 __all__ = ["DEFAULT_MAX_BYTES", "download_file"]
 
@@ -97,7 +98,7 @@ def _fetch(
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:  # including KeyboardInterrupt: never leave the .part file
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -132,16 +133,6 @@ def _stream_body(url, out, hasher, timeout, max_bytes, stream, progress) -> tupl
         raise _MirrorFailed(f"no data for {timeout:g} s (timeout)") from None
     except (http.client.HTTPException, OSError, ValueError, zlib.error) as exc:
         raise _MirrorFailed(f"{type(exc).__name__}: {exc}") from None
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable; not every platform can open a folder, which is fine."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class _ContentHash:

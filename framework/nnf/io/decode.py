@@ -22,7 +22,7 @@ from .spec import (
     size_limit,
     valid_name,
 )
-from .tensors import decode_tensor
+from .tensors import _kind, decode_tensor
 from .unpack import check_integrity, unpack
 
 TOP_REQUIRED = ("format", "format_version", "writer", "model", "tensors", "metadata", CHECKSUM_KEY)
@@ -122,10 +122,6 @@ def _fields(value: Any, where: str, required: Iterable[str], optional: Iterable[
         shown = ", ".join(repr(k[:40]) for k in unknown[:5])
         raise ModelFormatError(f"{where} has unknown entries {shown}")
     return value
-
-
-def _kind(value: Any) -> str:
-    return "nil" if value is None else type(value).__name__
 
 
 def _str(value: Any, where: str, max_len: int = 1024) -> str:

@@ -38,7 +38,7 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     # The rename is only durable once the directory entry is on disk; Windows cannot open
     # a directory this way and does not need it.
     try:
@@ -85,7 +85,7 @@ def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def read_limited(path: str | os.PathLike[str], limit: int) -> bytes:

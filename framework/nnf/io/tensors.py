@@ -57,7 +57,7 @@ def decode_tensor(record: Any, path: str) -> np.ndarray:
     ):
         raise ModelFormatError(
             f"tensor {path} has shape {_short(shape)}; a shape is a list of at most "
-            f"{MAX_NDIM} integers in [0, 2**31)"
+            f"{MAX_NDIM} non-negative integers, each below 2**31"
         )
     if not isinstance(data, bytes):
         raise ModelFormatError(f"tensor {path} data must be msgpack bin, got {_kind(data)}")
