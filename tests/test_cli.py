@@ -738,3 +738,181 @@ def test_lazy_export_command(trained: Path) -> None:
     assert result.exit_code == 0, result.stderr
     with np.load(trained.parent / "weights.npz") as archive:
         assert any(name.endswith(".kernels") for name in archive.files)
+
+
+# ------------------------------------------------------------------ review regressions
+def test_set_training_prefix_counts_with_resume(trained: Path) -> None:
+    # `training.epochs` is `epochs`: it asks for more epochs instead of "already finished".
+    result = run("train", "run/last.nnf", "--resume", "-o", "more", "-q")
+    assert_one_line_error(result, 2, "already finished")
+    result = run(
+        "train",
+        "run/last.nnf",
+        "--resume",
+        "-o",
+        "more",
+        "-q",
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "training.optimizer=sgd",
+    )
+    assert result.exit_code == 0, result.stderr
+    model = nnf.load(trained.parent / "more" / "last.nnf")
+    assert model.training_state["epoch"] == 3
+    assert model.optimizer is not None and model.optimizer.name == "sgd"  # not the saved Adam
+
+
+def _val_losses(path: Path) -> list[float]:
+    return [r["val_loss"] for r in nnf.load(path).training_state["history"] if "val_loss" in r]
+
+
+def test_resumed_best_is_never_worse_than_an_earlier_epoch(trained: Path) -> None:
+    from nnf.cli.checkpoints import Checkpoints, earlier_best
+    from nnf.cli.train_config import run_files
+
+    model = nnf.load(trained / "last.nnf")
+    history = [r["val_loss"] for r in model.training_state["history"]]
+    files = run_files("more", model.name)
+    best = earlier_best(model, "run/last.nnf", files)
+    assert best == min(history)
+    # The earlier best model comes along, so best.nnf exists and matches its loss.
+    assert files.best.read_bytes() == (trained / "best.nnf").read_bytes()
+    saver = Checkpoints(files, True, [], {}, best)
+    saver.on_epoch_end(2, {"epoch": 3, "loss": 1.0, "val_loss": best + 1.0}, model)
+    assert files.best.read_bytes() == (trained / "best.nnf").read_bytes()  # a worse epoch
+    # End to end: best.nnf holds the lowest val_loss of the whole history.
+    result = run("train", "run/last.nnf", "--resume", "-o", "more2", "-q", "--epochs", "2")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(r) for r in (trained.parent / "more2" / "metrics.jsonl").open()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert _val_losses(trained.parent / "more2" / "best.nnf")[-1] == min(
+        r["val_loss"] for r in rows
+    )
+
+
+def test_resume_without_the_earlier_best_keeps_this_sessions_best(trained: Path) -> None:
+    (trained / "best.nnf").unlink()
+    result = run("train", "run/last.nnf", "--resume", "-o", "more", "-q", "--epochs", "1")
+    assert result.exit_code == 0, result.stderr
+    assert len(_val_losses(trained.parent / "more" / "best.nnf")) == 3
+
+
+def test_learning_rate_inside_optimizer_options_is_refused_before_writing(work: Path) -> None:
+    result = run(
+        "train",
+        "tiny.toml",
+        "--data",
+        "tiny.npz",
+        "-o",
+        "o",
+        "--set",
+        "optimizer_options={learning_rate=0.01}",
+    )
+    assert_one_line_error(result, 2, "learning_rate", "--lr", "optimizer_options")
+    assert not (work / "o").exists()
+
+
+def test_fine_tune_with_another_optimizer_drops_the_saved_options(work: Path) -> None:
+    args = ("--data", "tiny.npz", "-q", "--epochs", "1")
+    result = run("train", "tiny.toml", "-o", "a", "--set", "optimizer_options={beta1=0.8}", *args)
+    assert result.exit_code == 0, result.stderr
+    for extra in (("--optimizer", "sgd"), ("--set", "optimizer=sgd")):
+        result = run("train", "a/last.nnf", "-o", "b", "--force", *extra, *args)
+        assert result.exit_code == 0, result.stderr
+        config = json.loads((work / "b" / "config.json").read_text())["training"]
+        assert config["optimizer"] == "sgd"
+        assert config["optimizer_options"] == {}
+    # The same optimizer keeps its saved options.
+    result = run("train", "a/last.nnf", "-o", "c", "--optimizer", "adam", *args)
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((work / "c" / "config.json").read_text())["training"]
+    assert config["optimizer_options"] == {"beta1": 0.8}
+
+
+@pytest.mark.parametrize("name", ["curves.txt", "curves"])
+def test_bad_plot_suffix_fails_before_training(work: Path, name: str) -> None:
+    pytest.importorskip("matplotlib")
+    result = run("train", "tiny.toml", "--data", "tiny.npz", "-o", "o", "--plot", name)
+    assert_one_line_error(result, 2, "--plot", ".png", ".svg")
+    assert not (work / "o").exists()
+
+
+def test_inputs_scale_only_uint8(work: Path) -> None:
+    from nnf.cli.data import fit_inputs
+    from nnf.spec import build_model
+
+    model = build_model(work / "tiny.toml")
+    pixels = np.full((2, 8, 8), 255, dtype=np.uint8)
+    np.testing.assert_allclose(fit_inputs(pixels, model), 1.0)
+    for dtype in (np.uint16, np.int64, np.int8, np.bool_, np.float64):
+        values = np.ones((2, 8, 8), dtype=dtype)
+        np.testing.assert_allclose(fit_inputs(values, model), 1.0, err_msg=str(dtype))
+
+
+@pytest.mark.parametrize("values", [np.array(["a"] * 64), np.ones(64, dtype=np.complex64)])
+def test_predict_refuses_data_that_is_not_numbers(trained: Path, values: np.ndarray) -> None:
+    np.save(trained.parent / "bad.npy", values)
+    result = run("predict", "run/last.nnf", "bad.npy")
+    line = assert_one_line_error(result, 2, "'bad.npy'", str(values.dtype))
+    assert "internal error" not in line
+
+
+def test_negative_seed_is_a_usage_error_naming_seed(work: Path) -> None:
+    result = run("train", "tiny.toml", "--data", "tiny.npz", "-o", "o", "--seed", "-1")
+    assert_one_line_error(result, 2, "--seed")
+    result = run("build", "tiny.toml", "--seed", "-1")
+    assert_one_line_error(result, 2, "--seed")
+    result = run("train", "tiny.toml", "--data", "tiny.npz", "-o", "o", "--set", "seed=-1")
+    assert_one_line_error(result, 2, "seed must be a non-negative integer, got -1")
+    assert not (work / "o").exists()
+
+
+def test_internal_error_hint_is_a_command_that_works() -> None:
+    from nnf.cli.errors import one_line
+
+    text = one_line(RuntimeError("boom"))
+    assert "nnf --debug COMMAND" in text and "NNF_DEBUG=1" in text
+    assert "run with --debug" not in text
+
+
+def test_write_idx_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nnf.datasets import read_idx, write_idx
+
+    def torn(*args: object, **kwargs: object) -> None:  # a plain write can be left half done
+        raise AssertionError("write_idx must write through nnf.io.durable.atomic_write")
+
+    monkeypatch.setattr(Path, "write_bytes", torn)
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    write_idx(tmp_path / "a.idx", a)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.idx"), a)
+
+
+def test_layer_name_with_a_dot_fails_before_any_file(work: Path) -> None:
+    (work / "dot.toml").write_text(
+        MLP_SPEC.replace("output_size = 3", 'output_size = 3\nname = "fc.1"')
+    )
+    result = run("train", "dot.toml", "--data", "tiny.npz", "-o", "o")
+    assert_one_line_error(result, 2, "'fc.1'", "'.'")
+    assert not (work / "o").exists()
+    result = run("build", "dot.toml")
+    assert_one_line_error(result, 2, "'fc.1'")
+    assert not (work / "dot.nnf").exists()
+
+
+def test_group_help_first_run_works_outside_the_checkout() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "source checkout" in result.stdout
+    assert "nnf train SPEC.toml" in result.stdout
+
+
+def test_json_helpers_agree() -> None:
+    from nnf.cli.output import json_default, to_json
+
+    assert json.loads(to_json({"p": Path("a/b"), "x": np.float32(0.5), "a": np.arange(2)})) == {
+        "p": "a/b",
+        "x": 0.5,
+        "a": [0, 1],
+    }
+    assert json_default(np.int64(3)) == 3

@@ -188,6 +188,22 @@ def test_malformed_specs(tmp_path: Path, text: str, pattern: str) -> None:
         load_spec(write(tmp_path, text))
 
 
+@pytest.mark.parametrize("name", ["fc.1", "", "a\nb", "x" * 129])
+def test_layer_names_follow_the_file_format_rule(tmp_path: Path, name: str) -> None:
+    # A name the .nnf format cannot store must fail at validation, not at the first save.
+    text = f"input_shape = [4]\n[[layers]]\ntype = 'ReLU'\nname = {json.dumps(name)}\n"
+    with pytest.raises(ConfigError, match=r"layer 0 \(ReLU\): name .* cannot be saved"):
+        loads_spec(text)
+
+
+def test_a_valid_layer_name_saves(tmp_path: Path) -> None:
+    import nnf
+
+    text = "input_shape = [4]\n[[layers]]\ntype = 'ReLU'\nname = 'fc-1 (relu)'\n"
+    nnf.save(loads_spec(text).build(seed=0), tmp_path / "m.nnf")
+    assert nnf.load(tmp_path / "m.nnf").layers[0].name == "fc-1 (relu)"
+
+
 @pytest.mark.parametrize(
     ("training", "pattern"),
     [
@@ -200,6 +216,11 @@ def test_malformed_specs(tmp_path: Path, text: str, pattern: str) -> None:
         ("optimizer = 'rmsprop'", r"unknown optimizer 'rmsprop'"),
         ("optimizer_options = {momentum = 0.9}", r"Adam has no option momentum"),
         ("shuffle = 1", r"shuffle must be a bool"),
+        ("seed = -1", r"\[training\]: seed must be a non-negative integer, got -1"),
+        (
+            "optimizer_options = {learning_rate = 0.01}",
+            r"learning_rate = \.\.\. \(or --lr\), not inside optimizer_options",
+        ),
     ],
 )
 def test_bad_training_tables(training: str, pattern: str) -> None:

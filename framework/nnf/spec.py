@@ -225,6 +225,8 @@ def check_training(table: Any, source: str = "<spec>") -> dict[str, Any]:
         raise ConfigError(f"{where}: batch_size must be >= 1, got {out['batch_size']}")
     if not out.get("learning_rate", 1) > 0:
         raise ConfigError(f"{where}: learning_rate must be > 0, got {out['learning_rate']}")
+    if out.get("seed", 0) < 0:
+        raise ConfigError(f"{where}: seed must be a non-negative integer, got {out['seed']}")
     if not 0 <= out.get("validation_split", 0) < 1:
         raise ConfigError(
             f"{where}: validation_split must be in [0, 1), got {out['validation_split']}"
@@ -236,6 +238,11 @@ def check_training(table: Any, source: str = "<spec>") -> dict[str, Any]:
             get_loss(out["loss"])
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+    if "learning_rate" in out.get("optimizer_options", {}):
+        raise ConfigError(
+            f"{where}: set the learning rate with learning_rate = ... (or --lr), "
+            "not inside optimizer_options"
+        )
     if "optimizer" in out or "optimizer_options" in out:
         from .optimizers import get_optimizer
 
@@ -292,8 +299,14 @@ def _layer_spec(index: int, raw: Any, source: str) -> LayerSpec:
     if not isinstance(kind, str) or not kind:
         raise ConfigError(f'{where} has no type; add e.g. type = "Dense"')
     name = raw.get("name")
-    if name is not None and (not isinstance(name, str) or not name):
-        raise ConfigError(f"{where} ({kind}): name must be a non-empty string, got {name!r}")
+    if name is not None:
+        from .io.spec import valid_name  # the file format's rule: a spec that builds also saves
+
+        if not valid_name(name):
+            raise ConfigError(
+                f"{where} ({kind}): name {name!r} cannot be saved; use 1-128 characters "
+                "without '.' or control characters"
+            )
     options = {k: v for k, v in raw.items() if k not in LAYER_KEYS}
     return LayerSpec(index=index, type=kind, options=options, name=name)
 

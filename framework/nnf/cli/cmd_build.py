@@ -19,7 +19,10 @@ from .options import force_option, json_option, quiet_option
     help="Model file to write (default: SPEC's name with .nnf, in the current folder).",
 )
 @click.option(
-    "--seed", type=int, default=None, help="Seed of the initial weights (default: random)."
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed of the initial weights (default: random).",
 )
 @force_option
 @quiet_option

@@ -37,7 +37,8 @@ Settings come from, lowest first: defaults, the model file's saved configuration
 the spec's [training] table, --set key=value, then the flags below.
 
 \b
-Data rules: uint8 pixels are scaled to [0, 1]; samples are reshaped to the model's
+Data rules: uint8 pixels are scaled to [0, 1] (other numbers are used as they are;
+text or complex data is refused); samples are reshaped to the model's
 input shape when they hold as many values (28x28 images fit [1, 28, 28] and [784]).
 Labels stay class indices for cross-entropy losses and are one-hot encoded otherwise.
 Default loss: categorical_crossentropy after Softmax, binary_crossentropy after Sigmoid,
@@ -61,7 +62,12 @@ the end and never used for training or model selection.
 )
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None, help="Optimizer.")
 @click.option("--loss", default=None, help="Loss name, e.g. categorical_crossentropy or mse.")
-@click.option("--seed", type=int, default=None, help="Seed for weights, shuffling and dropout.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed for weights, shuffling and dropout (>= 0).",
+)
 @click.option(
     "--val-split",
     "validation_split",
@@ -86,7 +92,7 @@ the end and never used for training or model selection.
     "--plot",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write loss/accuracy curves to this image (needs nnf[plot]).",
+    help="Write loss/accuracy curves to this image: .png, .pdf, .svg, ... (needs nnf[plot]).",
 )
 @force_option
 @quiet_option
@@ -106,15 +112,16 @@ def train(
     **flags: Any,
 ) -> None:
     from . import data as fitdata
-    from .checkpoints import fit_with_checkpoints
+    from .checkpoints import earlier_best, fit_with_checkpoints, make_optimizer
     from .output import Console, check_writable, write_json_atomic
     from .train_config import model_and_config, parse_sets, portable_data, run_files
 
     console = Console(quiet=quiet, json_mode=as_json)
     if plot:
-        from .plot import require_matplotlib
+        from .plot import check_plot_path, require_matplotlib
 
         require_matplotlib()
+        check_plot_path(Path(plot))
     # Flags are the last word: applied as overrides, so the final combination is validated.
     overrides = {**parse_sets(sets), **{k: v for k, v in flags.items() if v is not None}}
     if data is not None:
@@ -137,12 +144,15 @@ def train(
     x = fitdata.fit_inputs(dataset.x_train, model, what)
     y = fitdata.fit_labels(dataset.y_train, model, loss, dataset.num_classes, what)
 
+    # Everything a user can get wrong is checked above or here, before any file is written.
+    optimizer = make_optimizer(config, keep_optimizer)
     run = {
         "config": {**config, "data": portable_data(config["data"]), "source": str(source)},
         "class_names": list(dataset.class_names),
     }
     files.config.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(files.config, _config_record(config, source, model, dataset, files, with_val))
+    best_loss = earlier_best(model, source, files) if with_val else float("inf")
     console.note(
         f"training {model.name} ({model.num_params:,} parameters) on {dataset.name}: "
         f"{len(x):,} samples, {config['epochs']} epochs, batch {config['batch_size']}, "
@@ -150,7 +160,9 @@ def train(
         f"seed {config['seed']}"
     )
     started = time.perf_counter()
-    rows = fit_with_checkpoints(model, x, y, config, files, with_val, console, keep_optimizer, run)
+    rows = fit_with_checkpoints(
+        model, x, y, config, files, with_val, console, optimizer, run, best_loss
+    )
     seconds = time.perf_counter() - started
 
     test = None

@@ -2,7 +2,8 @@
 
 The rules (also in ``nnf train --help``):
 
-* Inputs: integer pixels (uint8) are scaled to [0, 1]; float data is used as it is. Samples
+* Inputs: uint8 pixels are scaled to [0, 1] (divided by 255); other integers, booleans and
+  floats are used as they are; text, objects and complex numbers are refused. Samples
   whose shape differs from the model's input shape are reshaped when they hold the same
   number of values, so MNIST's 28x28 images fit both ``input_shape = [1, 28, 28]`` (a CNN) and
   ``input_shape = [784]`` (an MLP, flattened row by row). Anything else is a ``ShapeError``.
@@ -61,7 +62,14 @@ def _num_outputs(model: Sequential) -> int:
 
 
 def fit_inputs(x: np.ndarray, model: Sequential, what: str = "the data") -> np.ndarray:
-    """``x`` (N, ...) scaled and reshaped to ``(N, *model.input_shape)`` in the model's dtype."""
+    """``x`` (N, ...) scaled and reshaped to ``(N, *model.input_shape)`` in the model's dtype;
+    ``DataUsageError`` (exit 2) for data that is not numbers."""
+    if x.dtype.kind not in "iubf":
+        from .errors import DataUsageError
+
+        raise DataUsageError(
+            f"{what} holds {x.dtype} values, not numbers; give integer (uint8 pixels) or float data"
+        )
     shape = tuple(model.input_shape or ())
     sample = tuple(x.shape[1:])
     if sample != shape:
@@ -72,9 +80,8 @@ def fit_inputs(x: np.ndarray, model: Sequential, what: str = "the data") -> np.n
                 "in the spec or use data that fits"
             )
         x = x.reshape((len(x), *shape))
-    if x.dtype.kind in "iub":
-        scale = 255.0 if x.dtype.kind != "b" else 1.0
-        return (x.astype(model.dtype) / np.asarray(scale, dtype=model.dtype)).astype(model.dtype)
+    if x.dtype == np.uint8:  # pixels; wider integers may be counts or ids: never guess a scale
+        return (x.astype(model.dtype) / np.asarray(255, dtype=model.dtype)).astype(model.dtype)
     return x.astype(model.dtype, copy=False)
 
 

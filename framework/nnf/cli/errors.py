@@ -7,10 +7,16 @@ the model, an output that exists without ``--force``); 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+from ..errors import DataError
+
 OK = 0
 FAILURE = 1
 USAGE = 2
 INTERRUPTED = 130
+
+
+class DataUsageError(DataError):
+    """Data the user gave that no model can take (text, objects, complex numbers): exit 2."""
 
 
 class CommandError(Exception):
@@ -33,7 +39,7 @@ def exit_code(exc: BaseException) -> int:
         return USAGE
     from ..errors import ConfigError, ShapeError, UnknownLayerError
 
-    if isinstance(exc, ConfigError | ShapeError | UnknownLayerError):
+    if isinstance(exc, ConfigError | ShapeError | UnknownLayerError | DataUsageError):
         return USAGE
     return FAILURE
 
@@ -62,5 +68,8 @@ def one_line(exc: BaseException) -> str:
     elif isinstance(exc, MemoryError):
         text = "out of memory: use a smaller batch size or less data"
     else:
-        text = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+        text = (
+            f"internal error: {type(exc).__name__}: {exc} (for the traceback run "
+            "'nnf --debug COMMAND ...' or set NNF_DEBUG=1)"
+        )
     return " ".join(text.split())

@@ -103,10 +103,10 @@ def cli(debug: bool) -> None:
     """nnf: build, train and use neural networks written as small TOML specs.
 
     \b
-    First run:
-      nnf train examples/specs/lenet5.toml       # bundled MNIST subset, ~15 s
-      nnf evaluate runs/lenet5/last.nnf
-      nnf predict runs/lenet5/last.nnf digits.npy
+    First run (SPEC.toml: e.g. examples/specs/lenet5.toml in the nnf source checkout):
+      nnf train SPEC.toml                        # bundled MNIST subset; writes runs/NAME/
+      nnf evaluate runs/NAME/last.nnf
+      nnf predict runs/NAME/last.nnf digits.npy
 
     Exit codes: 0 ok, 1 failed while running, 2 usage or spec error, 130 interrupted.
     Progress goes to stderr, results to stdout.

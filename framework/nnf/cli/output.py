@@ -42,21 +42,20 @@ class Console:
 
     def emit_json(self, data: Any) -> None:
         """The command's result as one JSON document on stdout."""
-        print(json.dumps(data, indent=2, default=_json_default), file=self.out, flush=True)
+        print(json.dumps(data, indent=2, default=json_default), file=self.out, flush=True)
 
 
-def _json_default(value: Any) -> Any:
-    # NumPy scalars and arrays, Paths and tuples inside results become plain JSON values.
+def json_default(value: Any) -> Any:
+    """``default=`` for ``json.dumps``: NumPy scalars and arrays become plain values, anything
+    else (Paths, names) its string."""
     if hasattr(value, "tolist"):
         return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return str(value)
 
 
 def to_json(data: Any, indent: int | None = 2) -> str:
     """``json.dumps`` that also takes NumPy values and Paths."""
-    return json.dumps(data, indent=indent, default=_json_default)
+    return json.dumps(data, indent=indent, default=json_default)
 
 
 # ------------------------------------------------------------------------------ files

@@ -20,6 +20,20 @@ def require_matplotlib() -> None:
         raise CommandError(f"--plot needs matplotlib: {INSTALL_HINT}", USAGE)
 
 
+def check_plot_path(path: Path) -> None:
+    """Fail before training, not after, on a file type matplotlib cannot write."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = path.suffix.lstrip(".").lower()
+    if suffix not in kinds:
+        raise CommandError(
+            f"--plot {path}: cannot draw a {'.' + suffix if suffix else 'suffix-less'} file; "
+            f"end the name with one of {', '.join('.' + k for k in kinds)}",
+            USAGE,
+        )
+
+
 def plot_history(rows: Sequence[dict[str, Any]], path: Path) -> None:
     """Write loss (left) and accuracy (right, when known) per epoch to an image, atomically."""
     import matplotlib
@@ -45,7 +59,7 @@ def plot_history(rows: Sequence[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png")
+        fig.savefig(buffer, format=path.suffix.lstrip(".").lower())  # checked by check_plot_path
     finally:
         plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())

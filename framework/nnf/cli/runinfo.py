@@ -23,18 +23,13 @@ def save_model(model: Sequential, path: Path, run: dict[str, Any] | None) -> Non
     import json
 
     from .. import io
+    from .output import json_default
 
     metadata = dict(getattr(model, "metadata", None) or {})
     if run is not None:
-        metadata[METADATA_KEY] = json.dumps(run, sort_keys=True, default=_plain)
+        metadata[METADATA_KEY] = json.dumps(run, sort_keys=True, default=json_default)
     path.parent.mkdir(parents=True, exist_ok=True)
     io.save(model, path, metadata=metadata)
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def read_run(model: Sequential) -> dict[str, Any]:

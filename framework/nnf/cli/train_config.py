@@ -34,14 +34,22 @@ ARCHITECTURE_KEYS = ("input_shape", "dtype", "name")
 
 
 def parse_sets(assignments: Sequence[str]) -> dict[str, Any]:
-    """``["epochs=3", "optimizer=sgd"]`` -> ``{"epochs": 3, "optimizer": "sgd"}``."""
+    """``["epochs=3", "training.optimizer=sgd"]`` -> ``{"epochs": 3, "optimizer": "sgd"}``.
+
+    ``training.X`` means ``X`` (as in ``nnf.spec.override``); the prefix is dropped here, once,
+    so that every later check (``"epochs" in overrides``) sees one spelling.
+    """
     from ..spec import parse_assignment
 
-    return dict(parse_assignment(a) for a in assignments)
+    pairs = (parse_assignment(a) for a in assignments)
+    return {key.removeprefix("training."): value for key, value in pairs}
 
 
-def training_from_sets(base: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply ``--set`` values to a training table (for model-file inputs, no architecture)."""
+def training_from_sets(
+    base: Mapping[str, Any], sets: Mapping[str, Any], source: str = "--set"
+) -> dict[str, Any]:
+    """Apply ``--set`` values to a training table (for model-file inputs, no architecture);
+    errors are prefixed with ``source``."""
     from ..spec import check_training, override
 
     data: dict[str, Any] = {"training": dict(base)}
@@ -53,7 +61,7 @@ def training_from_sets(base: Mapping[str, Any], sets: Mapping[str, Any]) -> dict
                 USAGE,
             )
         override(data, key, value, source="--set")
-    return check_training(data["training"], "--set")
+    return check_training(data["training"], source)
 
 
 def resolve(tables: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -139,7 +147,12 @@ def model_and_config(
     model = load_model(source)
     saved = dict(read_run(model).get("config") or {})
     known = {k: v for k, v in saved.items() if k in TRAINING_KEYS and v is not None}
-    table = training_from_sets(known, overrides)
+    saved_optimizer = str(known.get("optimizer", "")).lower()
+    if str(overrides.get("optimizer", saved_optimizer)).lower() != saved_optimizer:
+        # The saved options belong to the saved optimizer (Adam's beta1 means nothing to SGD).
+        known.pop("optimizer_options", None)
+    where = f"{source} (saved settings{' with your options' if overrides else ''})"
+    table = training_from_sets(known, overrides, where)
     done = 0
     if resume:
         done = int(model.training_state.get("epoch", 0))

@@ -163,6 +163,8 @@ def write_idx(target: PathOrFile, array: np.ndarray, *, compress: bool | None = 
             compress = Path(target).name.endswith(".gz")
         if compress:
             data = gzip.compress(data, mtime=0)
-        Path(target).write_bytes(data)
+        from ..io.durable import atomic_write  # never a torn file after a crash or Ctrl-C
+
+        atomic_write(target, [data])
         return
     target.write(gzip.compress(data, mtime=0) if compress else data)
