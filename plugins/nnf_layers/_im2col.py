@@ -1,18 +1,24 @@
-"""im2col / col2im: a convolution as one matrix product, built with NumPy stride tricks.
+"""im2col / col2im: a convolution as matrix products, built with NumPy stride tricks.
 
-``im2col`` copies every k x k window of a batch into one column of a matrix ``cols``
-(C*k*k, N*L); a convolution is then ``kernels (D, C*k*k) @ cols``, one BLAS call for the whole
-batch. ``col2im`` is its adjoint: it adds each column back onto the window it came from.
+``window_view`` is the (N, C, k, k, L) strided view of every k x k window of a padded batch;
+copying it gives the im2col columns, in one of two layouts:
 
-Rows of ``cols`` are ``(c, i, j)`` (channel, kernel row, kernel column). Columns are L
-positions per sample; output pixel (y, x) of a sample is position ``y * R + x``:
+* "long" (C*k*k, N*L): a convolution is one ``kernels (D, C*k*k) @ cols`` product per
+  (sub-)batch, and the kernel gradient one ``gram`` product. Best with many input channels.
+* "batch-major" (N, C*k*k, L) (``im2col_batched``): one small product per sample, whose result
+  (N, D, L) is already in NCHW order. Best when C*k*k is small (a network's first layer),
+  where the long product is skinny; also used for every input gradient (``col2im_batched``,
+  the adjoint: it adds each column back onto the window it came from).
 
-* stride 1 ("flat" layout): R = W (the padded input width) and L = (H'-1) W + W'. The windows
+Rows of a sample's columns are ``(c, i, j)`` (channel, kernel row, kernel column); there are L
+positions per sample, output pixel (y, x) being position ``y * R + x``:
+
+* stride 1 ("flat"): R = W (the padded input width) and L = (H'-1) W + W'. The windows
   of a whole sample are then one run of L consecutive input elements, so copies and
   accumulations move long contiguous runs (NumPy's per-row overhead is paid N*C*k*k times,
   not N*C*k*k*H' times). The W - W' positions per row that wrap around are ignored: their
   output is dropped and their gradient is zero.
-* stride s > 1 ("dense" layout): R = W', L = H' W', windows picked with strides s.
+* stride s > 1 ("dense"): R = W', L = H' W', windows picked with strides s.
 """
 
 from __future__ import annotations
@@ -81,13 +87,26 @@ class Geometry:
     def flat(self) -> bool:
         return self.stride == 1
 
-    def pad(self, x: np.ndarray) -> np.ndarray:
-        """Zero-pad the last two axes of ``x`` (N, C, H, W); no copy when there is no padding."""
-        top, bottom, left, right = self.pads
-        if not (top or bottom or left or right):
+    @property
+    def padded(self) -> bool:
+        """Whether ``pad`` adds any zeros."""
+        return any(self.pads)
+
+    def padded_shape(self, n: int) -> tuple[int, int, int, int]:
+        """Shape of a padded batch of ``n`` samples: (N, C, H, W)."""
+        return (n, self.channels, self.height, self.width)
+
+    def pad(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Zero-pad the last two axes of ``x`` (N, C, H, W); no copy when there is no padding.
+
+        ``out``: a reused (N, C, H, W) buffer whose border is zero (never written here).
+        """
+        if not self.padded:
             return np.ascontiguousarray(x)
+        top, _, left, _ = self.pads
         n, c, h, w = x.shape
-        out = np.zeros((n, c, self.height, self.width), dtype=x.dtype)
+        if out is None:
+            out = np.zeros((n, c, self.height, self.width), dtype=x.dtype)
         out[:, :, top : top + h, left : left + w] = x
         return out
 
@@ -100,21 +119,54 @@ class Geometry:
             padded[:, :, top : self.height - bottom, left : self.width - right]
         )
 
-    def im2col(self, xp: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Windows of the padded batch ``xp`` (N, C, H, W) as (C*k*k, N*L), into ``out``."""
+    def window_view(self, xp: np.ndarray) -> np.ndarray:
+        """The windows of contiguous ``xp`` (N, C, H, W) as a view (N, C, k, k, *positions)."""
         n, c = xp.shape[:2]
         sn, sc, sh, sw = xp.strides
         k, s = self.k, self.stride
         if self.flat:
-            shape: tuple[int, ...] = (c, k, k, n, self.length)
-            strides: tuple[int, ...] = (sc, sh, sw, sn, sw)
+            shape: tuple[int, ...] = (n, c, k, k, self.length)
+            strides: tuple[int, ...] = (sn, sc, sh, sw, sw)
         else:
-            shape = (c, k, k, n, self.out_h, self.out_w)
-            strides = (sc, sh, sw, sn, sh * s, sw * s)
-        view = strided(xp, shape, strides)
+            shape = (n, c, k, k, self.out_h, self.out_w)
+            strides = (sn, sc, sh, sw, sh * s, sw * s)
+        return strided(xp, shape, strides)
+
+    def im2col_batched(self, xp: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Windows of the padded batch ``xp`` (N, C, H, W) as (N, C*k*k, L), into ``out``."""
+        view = self.window_view(xp)
+        np.copyto(out.reshape(view.shape), view)
+        return out
+
+    def positions_batched(self, a: np.ndarray) -> np.ndarray:
+        """The (N, D, H', W') view of a batch-major (N, D, L) array (contiguous)."""
+        n, d, length = a.shape
+        it = a.itemsize
+        shape = (n, d, self.out_h, self.out_w)
+        return strided(a, shape, (d * length * it, length * it, self.row * it, it))
+
+    def col2im_batched(self, cols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Adjoint of ``im2col_batched``: add (N, C*k*k, L) into ``out`` (N, C, H, W).
+
+        ``out``: contiguous and zero (or holding what to add to); default a new zero array.
+        """
+        n = cols.shape[0]
+        c, k, s = self.channels, self.k, self.stride
         if out is None:
-            return view.reshape(c * k * k, n * self.length)
-        np.copyto(out.reshape(shape), view)
+            out = np.zeros(self.padded_shape(n), dtype=cols.dtype)
+        if self.flat:
+            blocks = cols.reshape(n, c, k, k, self.length)
+            flat = out.reshape(n, c, self.height * self.width)
+            for i in range(k):
+                for j in range(k):
+                    start = i * self.width + j
+                    flat[:, :, start : start + self.length] += blocks[:, :, i, j]
+            return out
+        blocks = cols.reshape(n, c, k, k, self.out_h, self.out_w)
+        rows_end, cols_end = s * (self.out_h - 1) + 1, s * (self.out_w - 1) + 1
+        for i in range(k):
+            for j in range(k):
+                out[:, :, i : i + rows_end : s, j : j + cols_end : s] += blocks[:, :, i, j]
         return out
 
     def positions(self, a: np.ndarray, batch_first: bool = True) -> np.ndarray:
@@ -125,29 +177,6 @@ class Geometry:
         strides = (self.length * it, nl * it) if batch_first else (nl * it, self.length * it)
         shape = (n, d, self.out_h, self.out_w) if batch_first else (d, n, self.out_h, self.out_w)
         return strided(a, shape, (*strides, self.row * it, it))
-
-    def col2im(self, cols: np.ndarray, n: int) -> np.ndarray:
-        """Adjoint of ``im2col``: add the columns (C*k*k, N*L) back into (N, C, H, W).
-
-        Loops over the k*k kernel offsets only; each step adds one slab of the whole batch.
-        """
-        c, k, s = self.channels, self.k, self.stride
-        if self.flat:
-            blocks = cols.reshape(c, k, k, n, self.length)
-            out = np.zeros((n, c, self.height * self.width), dtype=cols.dtype)
-            for i in range(k):
-                for j in range(k):
-                    start = i * self.width + j
-                    out[:, :, start : start + self.length] += blocks[:, i, j].transpose(1, 0, 2)
-            return out.reshape(n, c, self.height, self.width)
-        blocks = cols.reshape(c, k, k, n, self.out_h, self.out_w)
-        out = np.zeros((n, c, self.height, self.width), dtype=cols.dtype)
-        rows_end, cols_end = s * (self.out_h - 1) + 1, s * (self.out_w - 1) + 1
-        for i in range(k):
-            for j in range(k):
-                window = out[:, :, i : i + rows_end : s, j : j + cols_end : s]
-                window += blocks[:, i, j].transpose(1, 0, 2, 3)
-        return out
 
 
 def gram(a: np.ndarray, b: np.ndarray, block: int = 2048) -> np.ndarray:

@@ -87,7 +87,12 @@ class ReLU(_Elementwise):
         return np.maximum(x, 0)
 
     def _gradient(self, g: np.ndarray) -> np.ndarray:
-        return g * (self.input > 0)
+        # the mask written straight as 0.0/1.0 in g's dtype, then scaled in place: one
+        # temporary fewer than g * (x > 0), same values (NaN in g stays NaN where x > 0)
+        dx = np.empty_like(g)
+        np.greater(self.input, 0, out=dx)
+        dx *= g
+        return dx
 
 
 def _non_negative_number(instance: Any, attribute: Any, value: Any) -> None:

@@ -4,7 +4,14 @@
     dK[d, c] = sum_n correlate2d(x[n, c], g[n, d])    db = sum_n g[n, d]
     dx[n, c] = sum_d convolve2d(g[n, d], K[d, c], "full")
 
-computed for the whole batch at once with im2col (see ``_im2col``).
+computed with im2col (see ``_im2col``) in sub-batches (``SUB_BATCH`` samples forward,
+``GRAD_SUB_BATCH`` for the input gradient), so each block's columns are used while still in
+cache and work buffers do not grow with the batch. Layers with few input values per window
+(C*k*k <= ``BATCH_MAJOR_MAX``, e.g. a network's first layer) use the batch-major column layout
+(one small product per sample), the others the long layout (one product per sub-batch, and a
+blocked product for the kernel gradient): each measured fastest at the LeNet-5 and tutorial
+shapes (benchmarks/README.md, "Convolution kernels"). Outside training, a batch larger than
+one sub-batch does not keep its columns; backward rebuilds them if it is called anyway.
 """
 
 from __future__ import annotations
@@ -25,6 +32,10 @@ from ._common import (
     optional_shape,
     positive_int,
 )
+
+SUB_BATCH = 32  # samples per forward im2col block: keeps it in cache, caps the work buffer
+GRAD_SUB_BATCH = 32  # samples per input-gradient block
+BATCH_MAJOR_MAX = 32  # C*k*k up to which the batch-major layout is used
 
 
 @attrs.define(eq=False)
@@ -86,6 +97,7 @@ class Convolutional(Layer):
         self._geometry = _im2col.Geometry(
             c, h + top + bottom, w + left + right, k, s, out_h, out_w, (top, bottom, left, right)
         )
+        self._batch_major = c * k * k <= BATCH_MAJOR_MAX
         kernels = init_array(rng, (d, c, k, k), self.init, c * k * k, d * k * k, dtype)
         bias_shape = (d, out_h, out_w) if self.bias == "position" else (d,)
         if self.init == "normal":
@@ -110,7 +122,8 @@ class Convolutional(Layer):
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A work array kept between calls: large fresh arrays cost page faults every batch.
 
-        New buffers are zero-filled; the flat layout relies on that (see ``_gradient_matrix``).
+        New buffers are zero-filled: the flat layout relies on that (see ``_gradient_matrix``),
+        and so does the padded input (its border is never written).
         """
         buf = getattr(self, name, None)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
@@ -134,19 +147,80 @@ class Convolutional(Layer):
         n = batch.shape[0]
         kernels = self.params["kernels"]
         d = kernels.shape[0]
-        cols_shape = (kernels[0].size, n * geo.length)
-        cols = geo.im2col(geo.pad(batch), out=self._buffer("_cols", cols_shape, x.dtype))
-        out = self._buffer("_out", (d, cols.shape[1]), x.dtype)
-        np.matmul(kernels.reshape(d, -1), cols, out=out)  # (D, N*L)
-        y = geo.positions(out).copy()  # (N, D, H', W'), never a view of the reused buffer
+        matrix = kernels.reshape(d, -1)
         biases = self.params["biases"]
-        y += biases if self.bias == "position" else biases[:, None, None]
+        bias = biases if self.bias == "position" else biases[:, None, None]
+        padded = self._buffer("_padded", geo.padded_shape(n), x.dtype) if geo.padded else None
+        xp = geo.pad(batch, out=padded)
+        y = np.empty((n, d, geo.out_h, geo.out_w), dtype=x.dtype)
+        # Keep the columns for backward when training or when they are small (the tutorial
+        # calls forward() then backward() per sample); otherwise (inference on a large batch)
+        # only a sub-batch's worth lives at a time and backward rebuilds them if called.
+        keep = training or n <= SUB_BATCH
+        self._cols_ready = keep
+        if keep and not self._batch_major:
+            self._forward_long(xp, matrix, bias, y)
+        else:
+            step = min(n, SUB_BATCH)
+            shape = (n if keep else step, matrix.shape[1], geo.length)
+            if keep:
+                cols = self._buffer("_cols", shape, x.dtype)
+            else:
+                self._cols = None  # drop a training-sized buffer
+                cols = self._buffer("_cols_step", shape, x.dtype)
+            work = self._buffer("_out", (step, d, geo.length), x.dtype)
+            for a in range(0, n, step):
+                b = min(a + step, n)
+                block = cols[a:b] if keep else cols[: b - a]
+                out = work[: b - a]
+                np.matmul(matrix, geo.im2col_batched(xp[a:b], block), out=out)
+                np.add(geo.positions_batched(out), bias, out=y[a:b])
         self.input, self._single = x, single
         return y[0] if single else y
 
+    def _long_columns(self, xp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The (C*k*k, N*L) column buffer and its (C, k, k, N, L) view (samples on axis 3)."""
+        geo = self._geometry
+        n = xp.shape[0]
+        cols = self._buffer("_cols", (geo.channels * geo.k**2, n * geo.length), xp.dtype)
+        return cols, cols.reshape(geo.channels, geo.k, geo.k, n, -1)
+
+    def _forward_long(
+        self, xp: np.ndarray, matrix: np.ndarray, bias: np.ndarray, y: np.ndarray
+    ) -> None:
+        """y = kernels @ im2col(xp) + bias, one (D, C*k*k) @ (C*k*k, B*L) product per sub-batch."""
+        geo = self._geometry
+        n, d, length = xp.shape[0], matrix.shape[0], geo.length
+        cols, blocks = self._long_columns(xp)
+        step = min(n, SUB_BATCH)
+        work = self._buffer("_out", (d * step * length,), xp.dtype)
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            windows = geo.window_view(xp[a:b]).reshape(b - a, *blocks.shape[:3], -1)
+            np.copyto(blocks[:, :, :, a:b], np.moveaxis(windows, 0, 3))
+            out = work[: d * (b - a) * length].reshape(d, (b - a) * length)
+            np.matmul(matrix, cols[:, a * length : b * length], out=out)
+            np.add(geo.positions(out), bias, out=y[a:b])
+
+    def _columns(self) -> np.ndarray:
+        """The im2col columns of the last input, rebuilt if forward did not keep them."""
+        if not self._cols_ready:
+            geo = self._geometry
+            batch = self.input[None] if self._single else self.input
+            xp = geo.pad(batch)
+            if self._batch_major:
+                shape = (xp.shape[0], geo.channels * geo.k**2, geo.length)
+                geo.im2col_batched(xp, self._buffer("_cols", shape, xp.dtype))
+            else:
+                _, blocks = self._long_columns(xp)
+                windows = geo.window_view(xp).reshape(xp.shape[0], *blocks.shape[:3], -1)
+                np.copyto(blocks, np.moveaxis(windows, 0, 3))
+            self._cols_ready = True
+        return self._cols
+
     # ----------------------------------------------------------------- backward
     def _gradient_matrix(self, output_gradient: Any) -> tuple[np.ndarray, np.ndarray]:
-        """dL/dy as given (N, D, H', W') and as (D, N*L), laid out like the im2col columns.
+        """dL/dy as given (N, D, H', W') and as (N, D, L) or (D, N*L), like the im2col columns.
 
         Positions between output rows (flat layout) stay zero: the buffer starts zeroed and
         only output positions are ever written.
@@ -156,24 +230,54 @@ class Convolutional(Layer):
         g = as_gradient(self, output_gradient, shape, self.dtype)
         g = g[None] if self._single else g
         geo = self._geometry
-        matrix = self._buffer("_grad_matrix", (out_shape[0], g.shape[0] * geo.length), g.dtype)
-        geo.positions(matrix)[...] = g
+        if self._batch_major:
+            shape = (g.shape[0], out_shape[0], geo.length)
+            matrix = self._buffer("_grad_matrix", shape, g.dtype)  # (N, D, L)
+            geo.positions_batched(matrix)[...] = g
+        else:
+            shape = (out_shape[0], g.shape[0] * geo.length)
+            matrix = self._buffer("_grad_matrix", shape, g.dtype)  # (D, N*L)
+            geo.positions(matrix)[...] = g
         return g, matrix
 
     def _parameter_gradients(self, g: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, ...]:
         kernels = self.params["kernels"]
-        # cols @ g.T then transposed: BLAS runs this orientation about twice as fast.
-        d_kernels = _im2col.gram(self._cols, matrix).T.reshape(kernels.shape)
-        d_biases = g.sum(axis=0) if self.bias == "position" else matrix.sum(axis=1)
+        if self._batch_major:
+            # one small (D, L) @ (L, C*k*k) product per sample, summed
+            products = np.matmul(matrix, self._columns().transpose(0, 2, 1))
+            d_kernels = products.sum(axis=0).reshape(kernels.shape)
+            channel_sum = matrix.sum(axis=(0, 2))
+        else:
+            # cols @ g.T then transposed: BLAS runs this orientation about twice as fast.
+            d_kernels = _im2col.gram(self._columns(), matrix).T.reshape(kernels.shape)
+            channel_sum = matrix.sum(axis=1)
+        d_biases = g.sum(axis=0) if self.bias == "position" else channel_sum
         return d_kernels, d_biases
 
     def _input_gradient(self, matrix: np.ndarray) -> np.ndarray:
+        """dL/dx from the gradient matrix, GRAD_SUB_BATCH samples at a time (cache-sized).
+
+        Always one (C*k*k, D) @ (D, L) product per sample, in either layout (a (D, N*L) matrix
+        is read through an (N, D, L) view): the one long product is skinny, and OpenBLAS ran
+        it 1-2x slower, 2x slower on two threads.
+        """
         kernels = self.params["kernels"]
         d = kernels.shape[0]
-        d_cols = self._buffer("_grad_cols", self._cols.shape, matrix.dtype)
-        np.matmul(kernels.reshape(d, -1).T, matrix, out=d_cols)
+        transposed = kernels.reshape(d, -1).T  # (C*k*k, D)
         geo = self._geometry
-        dx = geo.crop(geo.col2im(d_cols, matrix.shape[1] // geo.length))
+        length = geo.length
+        if not self._batch_major:
+            matrix = matrix.reshape(d, -1, length).transpose(1, 0, 2)
+        n = matrix.shape[0]
+        step = min(n, GRAD_SUB_BATCH)
+        dxp = np.zeros(geo.padded_shape(n), dtype=matrix.dtype)
+        work = self._buffer("_grad_cols", (step, transposed.shape[0], length), matrix.dtype)
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            d_cols = work[: b - a]
+            np.matmul(transposed, matrix[a:b], out=d_cols)
+            geo.col2im_batched(d_cols, out=dxp[a:b])
+        dx = geo.crop(dxp)
         return dx[0] if self._single else dx
 
     def _backward(self, output_gradient: Any) -> np.ndarray | None:

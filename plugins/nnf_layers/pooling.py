@@ -69,9 +69,24 @@ class MaxPool2D(Layer):
         else:
             raise input_error(self, "a batch (N, C, H, W) or one sample (C, H, W)", x.shape)
         batch = x[None] if single else x
+        # The argmax is only needed by backward: outside training it is left for backward to
+        # work out if it is ever called (the max alone is a quarter of the work at 2x2).
+        out, argmax = self._pool(batch, with_argmax=training)
+        self.input, self._argmax, self._single = x, argmax, single
+        self._out_shape = out.shape[1:] if single else out.shape
+        return out[0] if single else out
+
+    def _pool(self, batch: np.ndarray, with_argmax: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The window maxima of ``batch`` (N, C, H, W) and, if asked, each window's argmax."""
         _, out_h, out_w = self._output_shape(batch.shape[1:])
         p = self.pool_size
         out = self._window(batch, 0, 0, out_h, out_w).copy()
+        if not with_argmax:
+            for i in range(p):
+                for j in range(p):
+                    if i or j:
+                        np.maximum(out, self._window(batch, i, j, out_h, out_w), out=out)
+            return out, None
         # argmax: index of the first maximum; offsets come in increasing order and replace the
         # running maximum only when strictly larger, so ties keep the first.
         argmax = np.zeros(out.shape, dtype=np.uint8 if p * p <= 256 else np.intp)
@@ -85,12 +100,12 @@ class MaxPool2D(Layer):
                 np.maximum(out, view, out=out)
                 # argmax = k where larger (k exceeds every earlier index), cheaper than copyto
                 np.maximum(argmax, larger * argmax.dtype.type(i * p + j), out=argmax)
-        self.input, self._argmax, self._single = x, argmax, single
-        return out[0] if single else out
+        return out, argmax
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
-        out_shape = self._argmax.shape[1:] if self._single else self._argmax.shape
-        g = as_gradient(self, output_gradient, out_shape, self.input.dtype)
+        if self._argmax is None:
+            self._argmax = self._pool(self.input[None] if self._single else self.input, True)[1]
+        g = as_gradient(self, output_gradient, self._out_shape, self.input.dtype)
         g = g[None] if self._single else g
         shape = (1, *self.input.shape) if self._single else self.input.shape
         p, s = self.pool_size, self.step

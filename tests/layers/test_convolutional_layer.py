@@ -10,6 +10,7 @@ import pytest
 from gradcheck import check_gradients
 from nnf.errors import ConfigError, NotBuiltError, ShapeError
 from nnf.layers import Convolutional
+from nnf_layers import convolutional
 from scipy import signal
 
 
@@ -243,3 +244,48 @@ def test_kernel_gradient_of_a_large_batch_matches_correlate2d() -> None:
     )
     np.testing.assert_allclose(layer.grads["kernels"], expected, rtol=1e-10)
     np.testing.assert_allclose(layer.grads["biases"], g.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("batch_major", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(("stride", "padding"), [(1, "same"), (1, "valid"), (2, "same")])
+def test_both_column_layouts_in_sub_batches_match_correlate2d_and_gradients_check(
+    monkeypatch: pytest.MonkeyPatch, batch_major: bool, training: bool, stride: int, padding: str
+) -> None:
+    # 7 samples in sub-batches of 3 (a short last one); inference on more than one sub-batch
+    # does not keep the columns, so backward must rebuild them
+    monkeypatch.setattr(convolutional, "SUB_BATCH", 3)
+    layer = conv64((2, 7, 6), 3, 3, stride=stride, padding=padding, bias="channel")
+    layer._batch_major = batch_major
+    x = np.random.default_rng(11).standard_normal((7, 2, 7, 6))
+    y = layer.forward(x, training=training)
+    np.testing.assert_allclose(y, reference(x, layer), rtol=1e-12, atol=1e-12)
+    check_gradients(layer, x, training=training)
+
+
+@pytest.mark.parametrize("batch_major", [True, False])
+def test_large_batch_gradients_agree_between_layouts(batch_major: bool) -> None:
+    # the kernel-gradient products of both layouts (blocked gram for the long one)
+    layer = conv64((1, 20, 20), 3, 2, bias="channel")
+    layer._batch_major = batch_major
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((40, 1, 20, 20))
+    g = rng.standard_normal((40, 2, 18, 18))
+    for training in (True, False):
+        layer.zero_grad()
+        np.testing.assert_allclose(layer.forward(x, training=training), reference(x, layer))
+        dx = layer.backward(g)
+        expected = np.array(
+            [
+                [sum(signal.correlate2d(x[n, 0], g[n, d], "valid") for n in range(40))]
+                for d in (0, 1)
+            ]
+        )
+        np.testing.assert_allclose(layer.grads["kernels"], expected, rtol=1e-10)
+        expected_dx = np.stack(
+            [
+                [sum(signal.convolve2d(g[n, d], layer.kernels[d, 0], "full") for d in (0, 1))]
+                for n in range(40)
+            ]
+        )
+        np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-12)

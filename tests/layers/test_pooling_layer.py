@@ -40,29 +40,32 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize(("p", "s", "hw"), CASES, ids=str)
-def test_values_routing_and_gradients(p, s, hw) -> None:
+def test_values_routing_and_gradients(p, s, hw, training: bool) -> None:
+    # training=False leaves the argmax for backward to work out
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, *hw))
     layer = MaxPool2D(p, s)
-    out = layer.forward(x)
+    out = layer.forward(x, training=training)
     ref, where = reference(x, p, s or p)
     np.testing.assert_array_equal(out, ref)
     g = rng.standard_normal(out.shape)
     np.testing.assert_allclose(layer.backward(g), routed(x.shape, where, g), rtol=1e-15)
-    check_gradients(MaxPool2D(p, s), x)
+    check_gradients(MaxPool2D(p, s), x, training=training)
 
 
 def test_ties_route_to_the_first_maximum() -> None:
     x = np.zeros((1, 1, 4, 4))  # e.g. after a ReLU: every window is a tie
     x[0, 0, 3, 3] = 1.0
-    layer = MaxPool2D()
-    out = layer.forward(x)
-    np.testing.assert_array_equal(out, [[[[0, 0], [0, 1]]]])
-    dx = layer.backward(np.ones_like(out))
-    expected = np.zeros((4, 4))
-    expected[0, 0] = expected[0, 2] = expected[2, 0] = expected[3, 3] = 1
-    np.testing.assert_array_equal(dx[0, 0], expected)
+    for training in (False, True):
+        layer = MaxPool2D()
+        out = layer.forward(x, training=training)
+        np.testing.assert_array_equal(out, [[[[0, 0], [0, 1]]]])
+        dx = layer.backward(np.ones_like(out))
+        expected = np.zeros((4, 4))
+        expected[0, 0] = expected[0, 2] = expected[2, 0] = expected[3, 3] = 1
+        np.testing.assert_array_equal(dx[0, 0], expected)
     # overlapping windows accumulate on a shared maximum
     layer = MaxPool2D(2, 1)
     x = np.zeros((1, 1, 3, 3))
