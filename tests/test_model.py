@@ -226,3 +226,19 @@ def test_convolution_first_layer_skips_its_input_gradient_with_the_same_kernel_g
 def test_bad_input_shapes_are_refused(shape):
     with pytest.raises(ShapeError, match="positive integers"):
         nnf.Sequential([Dense(output_size=2)], input_shape=shape)
+
+
+def test_summary_before_fit_does_not_change_the_seeded_result():
+    x, y = blobs(64)
+    opts = dict(epochs=2, loss="cce", optimizer="sgd", learning_rate=0.1, seed=11, verbose=0)
+    plain, summarised = mlp(), mlp()
+    summarised.summary(print_fn=None)  # builds with a seed nobody chose
+    plain.fit(x, y, **opts)
+    summarised.fit(x, y, **opts)
+    for p, q in zip(weights(plain), weights(summarised)):
+        np.testing.assert_array_equal(p, q)
+    chosen = mlp().build(seed=1)
+    before = weights(chosen)
+    chosen.fit(x, y, epochs=0, seed=2, verbose=0)  # an explicit build() seed is kept
+    for p, q in zip(before, weights(chosen)):
+        np.testing.assert_array_equal(p, q)

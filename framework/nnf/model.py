@@ -40,6 +40,9 @@ class Sequential:
         self.input_shape: Shape | None = as_shape(input_shape) if input_shape else None
         self.built = False
         self.seed: int | None = None
+        # False while the weights come from a seed nobody chose (summary() or predict() built
+        # the model): fit(seed=...) then re-initialises, so the same seed gives the same run.
+        self.seed_chosen = False
         self.loss: Loss | None = None
         self.optimizer: Optimizer | None = None
         # Progress of training, saved with the model so that fit() resumes exactly.
@@ -95,6 +98,7 @@ class Sequential:
             raise NotBuiltError(
                 "the model's input shape is unknown: pass input_shape to Sequential(...) or build()"
             )
+        self.seed_chosen = seed is not None or rng is not None
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
         rng = rng if rng is not None else np.random.default_rng(self.seed)
         self.input_shape = shape

@@ -144,7 +144,7 @@ def fit(
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**63)
     seed = int(seed)
-    if not model.built:
+    if not model.built or not (model.seed_chosen or state):
         if model._infer_input_shape() is None:
             model.input_shape = tuple(int(d) for d in x.shape[1:])
         model.build(seed=seed)

@@ -12,6 +12,9 @@ cache and work buffers do not grow with the batch. Layers with few input values 
 blocked product for the kernel gradient): each measured fastest at the LeNet-5 and tutorial
 shapes (benchmarks/README.md, "Convolution kernels"). Outside training, a batch larger than
 one sub-batch does not keep its columns; backward rebuilds them if it is called anyway.
+The sub-batch loops run as contiguous groups of blocks on up to ``NNF_NUM_THREADS`` threads
+(``_parallel``): each group has its own work buffers and writes its own slice of the output
+or input gradient; kernel-gradient parts are summed in group order (reproducible).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 from nnf.errors import ConfigError, ShapeError
 from nnf.layer import INITS, Layer, Shape, init_array
 
-from . import _im2col
+from . import _im2col, _parallel
 from ._common import (
     as_gradient,
     fmt_shape,
@@ -162,19 +165,24 @@ class Convolutional(Layer):
             self._forward_long(xp, matrix, bias, y)
         else:
             step = min(n, SUB_BATCH)
-            shape = (n if keep else step, matrix.shape[1], geo.length)
+            shape = (step, matrix.shape[1], geo.length)
             if keep:
-                cols = self._buffer("_cols", shape, x.dtype)
+                cols = self._buffer("_cols", (n, *shape[1:]), x.dtype)
             else:
                 self._cols = None  # drop a training-sized buffer
-                cols = self._buffer("_cols_step", shape, x.dtype)
-            work = self._buffer("_out", (step, d, geo.length), x.dtype)
-            for a in range(0, n, step):
-                b = min(a + step, n)
-                block = cols[a:b] if keep else cols[: b - a]
-                out = work[: b - a]
-                np.matmul(matrix, geo.im2col_batched(xp[a:b], block), out=out)
-                np.add(geo.positions_batched(out), bias, out=y[a:b])
+
+            def run(group: int, start: int, stop: int) -> None:
+                work = self._buffer(f"_out{group}", (step, d, geo.length), x.dtype)
+                if not keep:
+                    step_cols = self._buffer(f"_cols_step{group}", shape, x.dtype)
+                for a in range(start, stop, step):
+                    b = min(a + step, stop)
+                    block = cols[a:b] if keep else step_cols[: b - a]
+                    out = work[: b - a]
+                    np.matmul(matrix, geo.im2col_batched(xp[a:b], block), out=out)
+                    np.add(geo.positions_batched(out), bias, out=y[a:b])
+
+            _parallel.map_groups(run, n, step)
         self.input, self._single = x, single
         return y[0] if single else y
 
@@ -193,14 +201,18 @@ class Convolutional(Layer):
         n, d, length = xp.shape[0], matrix.shape[0], geo.length
         cols, blocks = self._long_columns(xp)
         step = min(n, SUB_BATCH)
-        work = self._buffer("_out", (d * step * length,), xp.dtype)
-        for a in range(0, n, step):
-            b = min(a + step, n)
-            windows = geo.window_view(xp[a:b]).reshape(b - a, *blocks.shape[:3], -1)
-            np.copyto(blocks[:, :, :, a:b], np.moveaxis(windows, 0, 3))
-            out = work[: d * (b - a) * length].reshape(d, (b - a) * length)
-            np.matmul(matrix, cols[:, a * length : b * length], out=out)
-            np.add(geo.positions(out), bias, out=y[a:b])
+
+        def run(group: int, start: int, stop: int) -> None:
+            work = self._buffer(f"_out{group}", (d * step * length,), xp.dtype)
+            for a in range(start, stop, step):
+                b = min(a + step, stop)
+                windows = geo.window_view(xp[a:b]).reshape(b - a, *blocks.shape[:3], -1)
+                np.copyto(blocks[:, :, :, a:b], np.moveaxis(windows, 0, 3))
+                out = work[: d * (b - a) * length].reshape(d, (b - a) * length)
+                np.matmul(matrix, cols[:, a * length : b * length], out=out)
+                np.add(geo.positions(out), bias, out=y[a:b])
+
+        _parallel.map_groups(run, n, step)
 
     def _columns(self) -> np.ndarray:
         """The im2col columns of the last input, rebuilt if forward did not keep them."""
@@ -242,14 +254,26 @@ class Convolutional(Layer):
 
     def _parameter_gradients(self, g: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, ...]:
         kernels = self.params["kernels"]
+        cols, length = self._columns(), self._geometry.length
+
+        def part(group: int, a: int, b: int) -> np.ndarray:
+            if self._batch_major:  # one small (D, L) @ (L, C*k*k) product per sample, summed
+                return np.matmul(matrix[a:b], cols[a:b].transpose(0, 2, 1)).sum(axis=0)
+            # cols @ g.T (transposed below): BLAS runs this orientation about twice as fast.
+            return _im2col.gram(
+                cols[:, a * length : b * length], matrix[:, a * length : b * length]
+            )
+
+        # summed in group order, so the result does not depend on which thread finished first
+        parts = _parallel.map_groups(part, g.shape[0], SUB_BATCH)
+        total = parts[0]
+        for other in parts[1:]:
+            total += other
         if self._batch_major:
-            # one small (D, L) @ (L, C*k*k) product per sample, summed
-            products = np.matmul(matrix, self._columns().transpose(0, 2, 1))
-            d_kernels = products.sum(axis=0).reshape(kernels.shape)
+            d_kernels = total.reshape(kernels.shape)
             channel_sum = matrix.sum(axis=(0, 2))
         else:
-            # cols @ g.T then transposed: BLAS runs this orientation about twice as fast.
-            d_kernels = _im2col.gram(self._columns(), matrix).T.reshape(kernels.shape)
+            d_kernels = total.T.reshape(kernels.shape)
             channel_sum = matrix.sum(axis=1)
         d_biases = g.sum(axis=0) if self.bias == "position" else channel_sum
         return d_kernels, d_biases
@@ -271,12 +295,17 @@ class Convolutional(Layer):
         n = matrix.shape[0]
         step = min(n, GRAD_SUB_BATCH)
         dxp = np.zeros(geo.padded_shape(n), dtype=matrix.dtype)
-        work = self._buffer("_grad_cols", (step, transposed.shape[0], length), matrix.dtype)
-        for a in range(0, n, step):
-            b = min(a + step, n)
-            d_cols = work[: b - a]
-            np.matmul(transposed, matrix[a:b], out=d_cols)
-            geo.col2im_batched(d_cols, out=dxp[a:b])
+        shape = (step, transposed.shape[0], length)
+
+        def run(group: int, start: int, stop: int) -> None:
+            work = self._buffer(f"_grad_cols{group}", shape, matrix.dtype)
+            for a in range(start, stop, step):
+                b = min(a + step, stop)
+                d_cols = work[: b - a]
+                np.matmul(transposed, matrix[a:b], out=d_cols)
+                geo.col2im_batched(d_cols, out=dxp[a:b])
+
+        _parallel.map_groups(run, n, step)
         dx = geo.crop(dxp)
         return dx[0] if self._single else dx
 
