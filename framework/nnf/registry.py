@@ -103,6 +103,7 @@ class Registry:
 
     def _scan(self) -> None:
         blocked = self._blocked | _blocked_names()
+        blocked_dists = {canonical_dist(b) for b in blocked}
         third_party_off = _autoload_disabled()
         seen: dict[str, list[PluginEntry]] = {}
         for ep in metadata.entry_points(group=self.group):
@@ -128,7 +129,7 @@ class Registry:
                 )
                 self._rejected.append(entry)
                 continue
-            if canonical_dist(dist) in {canonical_dist(b) for b in blocked} or ep.name in blocked:
+            if canonical_dist(dist) in blocked_dists or ep.name in blocked:
                 entry.status, entry.cause = BLOCKED, "blocked by NNF_BLOCK_PLUGINS or block()"
             claims = seen.setdefault(ep.name, [])
             if not any(canonical_dist(c.dist) == canonical_dist(dist) for c in claims):
