@@ -353,3 +353,77 @@ def test_the_plugin_guides_example_passes_the_kit():
     exec(compile(layer_code, "docs/plugins.md", "exec"), namespace)
     report = check_layer(namespace["Affine"], {"init_scale": 0.5}, (3, 4))
     assert report.passed == list(CHECKS)
+
+
+# ------------------------------------------------------------- splitting over threads
+@attrs.define(eq=False)
+class ClaimsIndependenceButScalesByBatch(Gain):
+    """Claims samples_independent, yet divides by the batch's largest value."""
+
+    key = "kittest.ClaimsIndependenceButScalesByBatch.v1"
+    samples_independent = True
+
+    def forward(self, x, training=False):
+        self.input = np.asarray(x, dtype=self.dtype)
+        self.scale = float(np.max(np.abs(self.input)))
+        return self.input * self.params["gain"] / self.scale
+
+    def _backward(self, output_gradient):
+        self.grads["gain"] += np.sum(output_gradient * self.input, axis=0) / self.scale
+        return output_gradient * self.params["gain"] / self.scale  # ignores d(scale)/dx
+
+
+@attrs.define(eq=False)
+class CountsInTraining(Gain):
+    """Claims samples_independent but counts its training batches in ``state``."""
+
+    key = "kittest.CountsInTraining.v1"
+    samples_independent = True
+
+    def _build(self, input_shape, rng, dtype):
+        self.state["seen"] = np.zeros((), dtype=dtype)
+        return super()._build(input_shape, rng, dtype)
+
+    def forward(self, x, training=False):
+        if training:
+            self.state["seen"] += len(x)
+        return super().forward(x, training)
+
+
+@attrs.define(eq=False)
+class CopiesItsParams(Gain):
+    key = "kittest.CopiesItsParams.v1"
+    samples_independent = True
+
+    def replica(self):
+        twin = super().replica()
+        twin.params = {k: v.copy() for k, v in self.params.items()}
+        return twin
+
+
+@attrs.define(eq=False)
+class IndependentGain(Gain):
+    key = "kittest.IndependentGain.v1"
+    samples_independent = True
+
+
+def test_a_correct_samples_independent_layer_passes_the_replica_check():
+    report = check_layer(IndependentGain, {}, (3,))
+    assert "replica" in report.passed
+    assert not any("samples_independent" in note for note in report.notes)
+    report = check_layer(Gain, {}, (3,))  # flag off: nothing to check, said in a note
+    assert any("samples_independent is off" in note for note in report.notes)
+
+
+def test_catches_a_false_claim_of_independent_samples():
+    failed = failures(ClaimsIndependenceButScalesByBatch)
+    assert "set samples_independent = False" in failed["replica"]
+
+
+def test_catches_an_independent_layer_that_writes_state_in_training():
+    failed = failures(CountsInTraining)
+    assert "training forward changed state" in failed["replica"]
+
+
+def test_catches_a_replica_that_does_not_share_params():
+    assert "share the layer's params" in failures(CopiesItsParams)["replica"]

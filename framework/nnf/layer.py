@@ -114,6 +114,10 @@ class Layer:
 
     key: ClassVar[str] = ""
     version: ClassVar[int] = 1
+    # True when forward/backward treat every sample on its own and training writes no
+    # ``state``: a batch may then be split over replicas (``replica``) run on several threads,
+    # their parameter gradients summed. Off by default: batch statistics (BatchNorm) break it.
+    samples_independent: ClassVar[bool] = False
 
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
@@ -218,6 +222,23 @@ class Layer:
             p -= g
             g.fill(0)
         return input_gradient
+
+    def replica(self) -> Layer:
+        """A twin for another thread: the same config and the *same* ``params`` and ``state``
+        dicts (updates show in both), but its own ``grads`` and work buffers.
+
+        Used by ``fit``/``predict`` for layers with ``samples_independent``. The default
+        rebuilds the layer from its config; override it if ``_build`` keeps references to its
+        parameter arrays outside ``params``.
+        """
+        self.require_built()
+        with deferred_build():
+            twin = type(self).from_config(self.get_config())
+        twin.build(self.in_shape, rng=np.random.default_rng(0), dtype=self.dtype)
+        twin.params, twin.state = self.params, self.state
+        twin.name = self.name
+        twin.needs_input_gradient = self.needs_input_gradient
+        return twin
 
     def zero_grad(self) -> None:
         for g in self.grads.values():

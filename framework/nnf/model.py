@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import allocator
 from .errors import ConfigError, NotBuiltError, ShapeError
 from .layer import DTYPES, Layer, Shape, as_shape
 from .losses import Loss, accuracy, get_loss
+from .replicas import data_parallel
 
 if TYPE_CHECKING:
     from .optimizers import Optimizer
@@ -172,11 +174,17 @@ class Sequential:
         self._check_samples(x)
         n = x.shape[0]
         out: np.ndarray | None = None
-        for start in range(0, n, batch_size):
-            chunk = self.forward(x[start : start + batch_size], training=False)
-            if out is None:
-                out = np.empty((n, *chunk.shape[1:]), dtype=chunk.dtype)
-            out[start : start + len(chunk)] = chunk
+        allocator.tune()
+        with data_parallel(self.layers, min(n, batch_size)) as replicas:
+            for start in range(0, n, batch_size):
+                xb = x[start : start + batch_size]
+                if replicas is not None:
+                    chunk = replicas.forward(self._as_batch(xb), training=False)
+                else:
+                    chunk = self.forward(xb, training=False)
+                if out is None:
+                    out = np.empty((n, *chunk.shape[1:]), dtype=chunk.dtype)
+                out[start : start + len(chunk)] = chunk
         if out is None:
             out = np.empty((0, *(self.output_shape or ())), dtype=self.dtype)
         return out

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import numpy as np
 
+from . import allocator
 from .errors import ConfigError, ShapeError, TrainingError
 from .layer import input_gradient_unused
 from .losses import CategoricalCrossEntropy, Loss, SoftmaxCrossEntropy, accuracy, get_loss
 from .optimizers import Optimizer, get_optimizer
+from .replicas import Replicas, data_parallel
 
 if TYPE_CHECKING:
     from .model import Sequential
@@ -80,17 +82,35 @@ def _fused_softmax(model: Sequential, loss: Loss) -> bool:
 
 
 def train_step(
-    model: Sequential, xb: np.ndarray, yb: np.ndarray, loss: Loss, optimizer: Optimizer
+    model: Sequential,
+    xb: np.ndarray,
+    yb: np.ndarray,
+    loss: Loss,
+    optimizer: Optimizer,
+    replicas: Replicas | None = None,
 ) -> tuple[float, np.ndarray]:
-    """One mini-batch: forward, loss, backward, update. Returns (loss, predictions)."""
-    pred = model.forward(xb, training=True)
+    """One mini-batch: forward, loss, backward, update. Returns (loss, predictions).
+
+    With ``replicas`` the batch is split over threads for forward and backward; the loss and
+    its gradient are still computed on the whole batch, so any loss works unchanged.
+    """
+    if replicas is not None:
+        pred = replicas.forward(model._as_batch(xb), training=True)
+    else:
+        pred = model.forward(xb, training=True)
     value = loss(yb, pred)
     model.zero_grad()
+    start = len(model.layers)
     if _fused_softmax(model, loss):
-        grad = SoftmaxCrossEntropy.gradient_from_probs(yb, pred).astype(pred.dtype, copy=False)
-        model.backward(grad.reshape(pred.shape), start=len(model.layers) - 1)
+        grad = SoftmaxCrossEntropy.gradient_from_probs(yb, pred).reshape(pred.shape)
+        start -= 1
     else:
-        model.backward(loss.gradient(yb, pred).astype(pred.dtype, copy=False))
+        grad = loss.gradient(yb, pred)
+    grad = grad.astype(pred.dtype, copy=False)
+    if replicas is not None:
+        replicas.backward(grad, start)
+    else:
+        model.backward(grad, start=start)
     optimizer.step(model.named_parameters())
     model.zero_grad()
     return value, pred
@@ -173,20 +193,26 @@ def fit(
     n = len(x_train)
     num_batches = -(-n // batch_size)
     batch_hooks = [h for h in (getattr(cb, "on_batch_end", None) for cb in callbacks) if h]
+    allocator.tune()
     # Nothing consumes the first layer's dL/dx: let it skip that product while training.
-    with input_gradient_unused(model.layers[0]):
+    with (
+        input_gradient_unused(model.layers[0]),
+        data_parallel(model.layers, batch_size) as replicas,
+    ):
         for epoch in range(first, first + int(epochs)):
             start_time = time.perf_counter()
             rng = np.random.default_rng([seed, epoch])
             for i, layer in enumerate(model.layers):
                 layer.rng = np.random.default_rng([seed, epoch, 1, i])
+            if replicas is not None:
+                replicas.reseed(seed, epoch)
             order = rng.permutation(n) if shuffle else np.arange(n)
             snapshot = _snapshot(model)
             total, correct, counted = 0.0, 0.0, 0
             for b in range(0, n, batch_size):
                 idx = order[b : b + batch_size]
                 xb, yb = x_train[idx], y_train[idx]
-                value, pred = train_step(model, xb, yb, loss_fn, opt)
+                value, pred = train_step(model, xb, yb, loss_fn, opt, replicas)
                 if not math.isfinite(value):
                     _restore(model, snapshot)
                     raise TrainingError(

@@ -19,6 +19,8 @@ from ._common import as_float, as_gradient
 class _Elementwise(Layer):
     """Shared plumbing: keep the input and output, check and cast the incoming gradient."""
 
+    samples_independent = True
+
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         self.input = as_float(x, self.dtype)
         self.output = self._apply(self.input)

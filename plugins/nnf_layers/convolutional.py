@@ -4,17 +4,18 @@
     dK[d, c] = sum_n correlate2d(x[n, c], g[n, d])    db = sum_n g[n, d]
     dx[n, c] = sum_d convolve2d(g[n, d], K[d, c], "full")
 
-computed with im2col (see ``_im2col``) in sub-batches (``SUB_BATCH`` samples forward,
-``GRAD_SUB_BATCH`` for the input gradient), so each block's columns are used while still in
-cache and work buffers do not grow with the batch. Layers with few input values per window
-(C*k*k <= ``BATCH_MAJOR_MAX``, e.g. a network's first layer) use the batch-major column layout
-(one small product per sample), the others the long layout (one product per sub-batch, and a
-blocked product for the kernel gradient): each measured fastest at the LeNet-5 and tutorial
-shapes (benchmarks/README.md, "Convolution kernels"). Outside training, a batch larger than
-one sub-batch does not keep its columns; backward rebuilds them if it is called anyway.
-The sub-batch loops run as contiguous groups of blocks on up to ``NNF_NUM_THREADS`` threads
-(``_parallel``): each group has its own work buffers and writes its own slice of the output
-or input gradient; kernel-gradient parts are summed in group order (reproducible).
+computed with im2col (see ``_im2col``) in blocks of ``SUB_BATCH`` samples, so each block's
+columns are used while still in cache and work buffers do not grow with the batch. Layers
+with few input values per window (C*k*k <= ``BATCH_MAJOR_MAX``, e.g. a network's first layer)
+use the batch-major column layout (one small product per sample), the others the long layout
+(one product per block, and a blocked product for the kernel gradient): each measured
+fastest at the LeNet-5 and tutorial shapes (benchmarks/README.md, "Convolution kernels").
+Forward keeps the padded input, not the columns: backward rebuilds each block's columns,
+which costs less than reading a whole batch of them back from memory (a batch of one block,
+as in the tutorial's per-sample loop, reuses them).
+The block loops run as contiguous groups of blocks on the threads ``nnf.threads`` allows:
+each group has its own work buffers and writes its own slice of the output or input
+gradient; kernel-gradient parts are summed in group order (reproducible).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 
 import attrs
 import numpy as np
+from nnf import threads
 from nnf.errors import ConfigError, ShapeError
 from nnf.layer import INITS, Layer, Shape, init_array
 
-from . import _im2col, _parallel
+from . import _im2col
 from ._common import (
     as_gradient,
     fmt_shape,
@@ -36,8 +38,7 @@ from ._common import (
     positive_int,
 )
 
-SUB_BATCH = 32  # samples per forward im2col block: keeps it in cache, caps the work buffer
-GRAD_SUB_BATCH = 32  # samples per input-gradient block
+SUB_BATCH = 32  # samples per im2col block: its columns stay in cache, work buffers stay small
 BATCH_MAJOR_MAX = 32  # C*k*k up to which the batch-major layout is used
 
 
@@ -57,6 +58,7 @@ class Convolutional(Layer):
     """
 
     key = "nnf.Convolutional.v1"
+    samples_independent = True
 
     input_shape: Shape | None = attrs.field(default=None, converter=optional_shape)
     kernel_size: int | None = attrs.field(default=None, validator=positive_int(optional=True))
@@ -125,7 +127,7 @@ class Convolutional(Layer):
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A work array kept between calls: large fresh arrays cost page faults every batch.
 
-        New buffers are zero-filled: the flat layout relies on that (see ``_gradient_matrix``),
+        New buffers are zero-filled: the flat layout relies on that (see ``_gradient_block``),
         and so does the padded input (its border is never written).
         """
         buf = getattr(self, name, None)
@@ -156,174 +158,144 @@ class Convolutional(Layer):
         padded = self._buffer("_padded", geo.padded_shape(n), x.dtype) if geo.padded else None
         xp = geo.pad(batch, out=padded)
         y = np.empty((n, d, geo.out_h, geo.out_w), dtype=x.dtype)
-        # Keep the columns for backward when training or when they are small (the tutorial
-        # calls forward() then backward() per sample); otherwise (inference on a large batch)
-        # only a sub-batch's worth lives at a time and backward rebuilds them if called.
-        keep = training or n <= SUB_BATCH
-        self._cols_ready = keep
-        if keep and not self._batch_major:
-            self._forward_long(xp, matrix, bias, y)
-        else:
-            step = min(n, SUB_BATCH)
-            shape = (step, matrix.shape[1], geo.length)
-            if keep:
-                cols = self._buffer("_cols", (n, *shape[1:]), x.dtype)
-            else:
-                self._cols = None  # drop a training-sized buffer
-
-            def run(group: int, start: int, stop: int) -> None:
-                work = self._buffer(f"_out{group}", (step, d, geo.length), x.dtype)
-                if not keep:
-                    step_cols = self._buffer(f"_cols_step{group}", shape, x.dtype)
-                for a in range(start, stop, step):
-                    b = min(a + step, stop)
-                    block = cols[a:b] if keep else step_cols[: b - a]
-                    out = work[: b - a]
-                    np.matmul(matrix, geo.im2col_batched(xp[a:b], block), out=out)
-                    np.add(geo.positions_batched(out), bias, out=y[a:b])
-
-            _parallel.map_groups(run, n, step)
-        self.input, self._single = x, single
-        return y[0] if single else y
-
-    def _long_columns(self, xp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The (C*k*k, N*L) column buffer and its (C, k, k, N, L) view (samples on axis 3)."""
-        geo = self._geometry
-        n = xp.shape[0]
-        cols = self._buffer("_cols", (geo.channels * geo.k**2, n * geo.length), xp.dtype)
-        return cols, cols.reshape(geo.channels, geo.k, geo.k, n, -1)
-
-    def _forward_long(
-        self, xp: np.ndarray, matrix: np.ndarray, bias: np.ndarray, y: np.ndarray
-    ) -> None:
-        """y = kernels @ im2col(xp) + bias, one (D, C*k*k) @ (C*k*k, B*L) product per sub-batch."""
-        geo = self._geometry
-        n, d, length = xp.shape[0], matrix.shape[0], geo.length
-        cols, blocks = self._long_columns(xp)
         step = min(n, SUB_BATCH)
 
         def run(group: int, start: int, stop: int) -> None:
-            work = self._buffer(f"_out{group}", (d * step * length,), xp.dtype)
             for a in range(start, stop, step):
                 b = min(a + step, stop)
-                windows = geo.window_view(xp[a:b]).reshape(b - a, *blocks.shape[:3], -1)
-                np.copyto(blocks[:, :, :, a:b], np.moveaxis(windows, 0, 3))
-                out = work[: d * (b - a) * length].reshape(d, (b - a) * length)
-                np.matmul(matrix, cols[:, a * length : b * length], out=out)
-                np.add(geo.positions(out), bias, out=y[a:b])
+                cols = self._block_columns(group, xp, a, b, step)
+                if self._batch_major:  # (B, C*k*k, L) -> (B, D, L), already sample-major
+                    out = self._buffer(f"_out{group}", (step, d, geo.length), x.dtype)[: b - a]
+                    np.matmul(matrix, cols, out=out)
+                    np.add(geo.positions_batched(out), bias, out=y[a:b])
+                else:  # (C*k*k, B*L) -> (D, B*L)
+                    work = self._buffer(f"_out{group}", (d * step * geo.length,), x.dtype)
+                    out = work[: d * cols.shape[1]].reshape(d, cols.shape[1])
+                    np.matmul(matrix, cols, out=out)
+                    np.add(geo.positions(out), bias, out=y[a:b])
 
-        _parallel.map_groups(run, n, step)
+        threads.map_groups(run, n, step)
+        self.input, self._padded_input, self._single = x, xp, single
+        # one block's columns are still in group 0's buffer: the tutorial's per-sample
+        # forward-then-backward reuses them
+        self._cols_valid = n <= step
+        return y[0] if single else y
 
-    def _columns(self) -> np.ndarray:
-        """The im2col columns of the last input, rebuilt if forward did not keep them."""
-        if not self._cols_ready:
-            geo = self._geometry
-            batch = self.input[None] if self._single else self.input
-            xp = geo.pad(batch)
-            if self._batch_major:
-                shape = (xp.shape[0], geo.channels * geo.k**2, geo.length)
-                geo.im2col_batched(xp, self._buffer("_cols", shape, xp.dtype))
-            else:
-                _, blocks = self._long_columns(xp)
-                windows = geo.window_view(xp).reshape(xp.shape[0], *blocks.shape[:3], -1)
-                np.copyto(blocks, np.moveaxis(windows, 0, 3))
-            self._cols_ready = True
-        return self._cols
+    def _block_columns(self, group: int, xp: np.ndarray, a: int, b: int, step: int) -> np.ndarray:
+        """im2col of samples ``a:b`` of the padded batch ``xp`` into ``group``'s buffer:
+        (b-a, C*k*k, L) batch-major or (C*k*k, (b-a)*L) long (see ``_im2col``)."""
+        geo = self._geometry
+        rows = geo.channels * geo.k**2
+        if self._batch_major:
+            cols = self._buffer(f"_cols{group}", (step, rows, geo.length), xp.dtype)[: b - a]
+            return geo.im2col_batched(xp[a:b], cols)
+        work = self._buffer(f"_cols{group}", (rows * step * geo.length,), xp.dtype)
+        cols = work[: rows * (b - a) * geo.length].reshape(rows, -1)
+        windows = geo.window_view(xp[a:b]).reshape(b - a, geo.channels, geo.k, geo.k, -1)
+        np.copyto(cols.reshape(geo.channels, geo.k, geo.k, b - a, -1), np.moveaxis(windows, 0, 3))
+        return cols
 
     # ----------------------------------------------------------------- backward
-    def _gradient_matrix(self, output_gradient: Any) -> tuple[np.ndarray, np.ndarray]:
-        """dL/dy as given (N, D, H', W') and as (N, D, L) or (D, N*L), like the im2col columns.
+    def _gradients(
+        self, output_gradient: Any, with_input: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(dL/dkernels, dL/dbiases, dL/dx or None) for dL/dy of the last forward.
 
-        Positions between output rows (flat layout) stay zero: the buffer starts zeroed and
-        only output positions are ever written.
+        One pass over blocks of ``SUB_BATCH`` samples: each block's columns are rebuilt from
+        the kept padded input (cheaper than keeping a whole batch of them, which falls out
+        of the cache), then give that block's kernel gradient and input gradient.
         """
         out_shape = self.out_shape or ()
         shape = out_shape if self._single else (self.input.shape[0], *out_shape)
         g = as_gradient(self, output_gradient, shape, self.dtype)
         g = g[None] if self._single else g
         geo = self._geometry
-        if self._batch_major:
-            shape = (g.shape[0], out_shape[0], geo.length)
-            matrix = self._buffer("_grad_matrix", shape, g.dtype)  # (N, D, L)
-            geo.positions_batched(matrix)[...] = g
-        else:
-            shape = (out_shape[0], g.shape[0] * geo.length)
-            matrix = self._buffer("_grad_matrix", shape, g.dtype)  # (D, N*L)
-            geo.positions(matrix)[...] = g
-        return g, matrix
-
-    def _parameter_gradients(self, g: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, ...]:
-        kernels = self.params["kernels"]
-        cols, length = self._columns(), self._geometry.length
-
-        def part(group: int, a: int, b: int) -> np.ndarray:
-            if self._batch_major:  # one small (D, L) @ (L, C*k*k) product per sample, summed
-                return np.matmul(matrix[a:b], cols[a:b].transpose(0, 2, 1)).sum(axis=0)
-            # cols @ g.T (transposed below): BLAS runs this orientation about twice as fast.
-            return _im2col.gram(
-                cols[:, a * length : b * length], matrix[:, a * length : b * length]
-            )
-
-        # summed in group order, so the result does not depend on which thread finished first
-        parts = _parallel.map_groups(part, g.shape[0], SUB_BATCH)
-        total = parts[0]
-        for other in parts[1:]:
-            total += other
-        if self._batch_major:
-            d_kernels = total.reshape(kernels.shape)
-            channel_sum = matrix.sum(axis=(0, 2))
-        else:
-            d_kernels = total.T.reshape(kernels.shape)
-            channel_sum = matrix.sum(axis=1)
-        d_biases = g.sum(axis=0) if self.bias == "position" else channel_sum
-        return d_kernels, d_biases
-
-    def _input_gradient(self, matrix: np.ndarray) -> np.ndarray:
-        """dL/dx from the gradient matrix, GRAD_SUB_BATCH samples at a time (cache-sized).
-
-        Always one (C*k*k, D) @ (D, L) product per sample, in either layout (a (D, N*L) matrix
-        is read through an (N, D, L) view): the one long product is skinny, and OpenBLAS ran
-        it 1-2x slower, 2x slower on two threads.
-        """
         kernels = self.params["kernels"]
         d = kernels.shape[0]
         transposed = kernels.reshape(d, -1).T  # (C*k*k, D)
-        geo = self._geometry
-        length = geo.length
-        if not self._batch_major:
-            matrix = matrix.reshape(d, -1, length).transpose(1, 0, 2)
-        n = matrix.shape[0]
-        step = min(n, GRAD_SUB_BATCH)
-        dxp = np.zeros(geo.padded_shape(n), dtype=matrix.dtype)
-        shape = (step, transposed.shape[0], length)
+        xp = self._padded_input
+        n, length = g.shape[0], geo.length
+        step = min(n, SUB_BATCH)
+        reuse = self._cols_valid and n <= step
+        self._cols_valid = reuse  # a rebuild of several blocks leaves only the last one
+        dxp = np.zeros(geo.padded_shape(n), dtype=g.dtype) if with_input else None
 
-        def run(group: int, start: int, stop: int) -> None:
-            work = self._buffer(f"_grad_cols{group}", shape, matrix.dtype)
+        def run(group: int, start: int, stop: int) -> np.ndarray:
+            total = None
             for a in range(start, stop, step):
                 b = min(a + step, stop)
-                d_cols = work[: b - a]
-                np.matmul(transposed, matrix[a:b], out=d_cols)
-                geo.col2im_batched(d_cols, out=dxp[a:b])
+                if reuse:
+                    cols = self._block_columns_kept(n)
+                else:
+                    cols = self._block_columns(group, xp, a, b, step)
+                matrix = self._gradient_block(group, g, a, b, step)
+                if self._batch_major:  # one (D, L) @ (L, C*k*k) product per sample, summed
+                    part = np.matmul(matrix, cols.transpose(0, 2, 1)).sum(axis=0)
+                    per_sample = matrix  # (B, D, L)
+                else:  # cols @ g.T (transposed below): BLAS runs it twice as fast as g @ cols.T
+                    part = _im2col.gram(cols, matrix)
+                    per_sample = matrix.reshape(d, b - a, length).transpose(1, 0, 2)
+                if total is None:
+                    total = part
+                else:
+                    total += part
+                if dxp is not None:  # one (C*k*k, D) @ (D, L) product per sample + col2im
+                    shape = (step, transposed.shape[0], length)
+                    d_cols = self._buffer(f"_grad_cols{group}", shape, g.dtype)[: b - a]
+                    np.matmul(transposed, per_sample, out=d_cols)
+                    geo.col2im_batched(d_cols, out=dxp[a:b])
+            return total
 
-        _parallel.map_groups(run, n, step)
+        # summed in group order, so the result does not depend on which thread finished first
+        parts = threads.map_groups(run, n, step)
+        total = parts[0]
+        for other in parts[1:]:
+            total += other
+        d_kernels = (total if self._batch_major else total.T).reshape(kernels.shape)
+        d_biases = g.sum(axis=0) if self.bias == "position" else g.sum(axis=(0, 2, 3))
+        if dxp is None:
+            return d_kernels, d_biases, None
         dx = geo.crop(dxp)
-        return dx[0] if self._single else dx
+        return d_kernels, d_biases, dx[0] if self._single else dx
+
+    def _block_columns_kept(self, n: int) -> np.ndarray:
+        """The columns forward left in group 0's buffer (a batch of one block)."""
+        geo = self._geometry
+        if self._batch_major:
+            return self._cols0[:n]
+        rows = geo.channels * geo.k**2
+        return self._cols0[: rows * n * geo.length].reshape(rows, -1)
+
+    def _gradient_block(self, group: int, g: np.ndarray, a: int, b: int, step: int) -> np.ndarray:
+        """dL/dy of samples ``a:b`` laid out like their columns: (B, D, L) or (D, B*L).
+
+        Positions between output rows (flat layout) must stay zero: each buffer starts
+        zeroed and only output positions are written, always at the same places, so a
+        shorter last block gets a buffer of its own in the long layout.
+        """
+        geo = self._geometry
+        d, nb = g.shape[1], b - a
+        if self._batch_major:
+            matrix = self._buffer(f"_grad{group}", (step, d, geo.length), g.dtype)[:nb]
+            geo.positions_batched(matrix)[...] = g[a:b]
+        else:
+            name = f"_grad{group}" if nb == step else f"_grad{group}_last"
+            matrix = self._buffer(name, (d, nb * geo.length), g.dtype)
+            geo.positions(matrix)[...] = g[a:b]
+        return matrix
 
     def _backward(self, output_gradient: Any) -> np.ndarray | None:
-        g, matrix = self._gradient_matrix(output_gradient)
-        d_kernels, d_biases = self._parameter_gradients(g, matrix)
+        d_kernels, d_biases, dx = self._gradients(output_gradient, self.needs_input_gradient)
         self.grads["kernels"] += d_kernels
         self.grads["biases"] += d_biases
-        return self._input_gradient(matrix) if self.needs_input_gradient else None
+        return dx
 
     def _backward_sgd(self, output_gradient: Any, learning_rate: float) -> np.ndarray | None:
-        g, matrix = self._gradient_matrix(output_gradient)
-        d_kernels, d_biases = self._parameter_gradients(g, matrix)
-        # with the kernels before the step
-        input_gradient = self._input_gradient(matrix) if self.needs_input_gradient else None
+        # the input gradient comes from the kernels before the step, as in the tutorial
+        d_kernels, d_biases, dx = self._gradients(output_gradient, self.needs_input_gradient)
         self.zero_grad()  # the contract: an SGD step leaves self.grads zero
         d_kernels *= learning_rate
         self.params["kernels"] -= d_kernels
         d_biases *= learning_rate
         self.params["biases"] -= d_biases
-        return input_gradient
+        return dx

@@ -29,6 +29,7 @@ class Dense(Layer):
     """
 
     key = "nnf.Dense.v1"
+    samples_independent = True
 
     input_size: int | None = attrs.field(default=None, validator=positive_int(optional=True))
     output_size: int | None = attrs.field(default=None, validator=positive_int(optional=True))

@@ -28,6 +28,7 @@ class Dropout(Layer):
     """
 
     key = "nnf.Dropout.v1"
+    samples_independent = True
 
     rate: float = attrs.field(default=0.5, validator=_rate)
 

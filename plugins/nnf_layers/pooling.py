@@ -4,7 +4,7 @@ y[n, c, a, b] = max over i, j < p of x[n, c, a*s + i, b*s + j]
 dx = dL/dy routed to the window's argmax (the first one, row-major, on ties)
 
 Both directions run over blocks of ``BLOCK`` samples on up to ``NNF_NUM_THREADS`` threads
-(``_parallel``), each block writing its own slice of the result.
+(``nnf.threads``), each block writing its own slice of the result.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import attrs
 import numpy as np
+from nnf import threads
 from nnf.errors import ShapeError
 from nnf.layer import Layer, Shape
 
-from . import _parallel
 from ._common import as_float, as_gradient, fmt_shape, input_error, positive_int
 
 BLOCK = 64  # samples per thread block: smaller ones gained nothing at batch 64 (thread handoff)
@@ -31,6 +31,7 @@ class MaxPool2D(Layer):
     """
 
     key = "nnf.MaxPool2D.v1"
+    samples_independent = True
 
     pool_size: int = attrs.field(default=2, validator=positive_int())
     stride: int | None = attrs.field(default=None, validator=positive_int(optional=True))
@@ -113,7 +114,7 @@ class MaxPool2D(Layer):
                     # argmax = k where larger (k exceeds every earlier index), cheaper than copyto
                     np.maximum(arg, larger * dtype(i * p + j), out=arg)
 
-        _parallel.map_groups(run, batch.shape[0], BLOCK)
+        threads.map_groups(run, batch.shape[0], BLOCK)
         return out, argmax
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
@@ -140,5 +141,5 @@ class MaxPool2D(Layer):
                     else:
                         target += gb * hit
 
-        _parallel.map_groups(run, g.shape[0], BLOCK)
+        threads.map_groups(run, g.shape[0], BLOCK)
         return dx[0] if self._single else dx

@@ -32,6 +32,7 @@ class Reshape(Layer):
     """
 
     key = "nnf.Reshape.v1"
+    samples_independent = True
 
     input_shape: Shape = attrs.field(converter=_input_shape)
     output_shape: Shape = attrs.field(converter=_output_shape)
@@ -76,6 +77,7 @@ class Flatten(Layer):
     """Flatten each sample: (N, d1, d2, ...) -> (N, d1 * d2 * ...). The first axis is the batch."""
 
     key = "nnf.Flatten.v1"
+    samples_independent = True
 
     def _build(self, input_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         return (math.prod(input_shape),)

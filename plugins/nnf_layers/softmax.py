@@ -27,6 +27,7 @@ class Softmax(Layer):
     """
 
     key = "nnf.Softmax.v1"
+    samples_independent = True
 
     def _class_axis(self, x: np.ndarray) -> int:
         if self.in_shape is not None:

@@ -99,3 +99,16 @@ def test_float32_stays_float32() -> None:
     layer = MaxPool2D()
     y = layer.forward(np.ones((2, 1, 4, 4), dtype=np.float32))
     assert y.dtype == np.float32 and layer.backward(np.ones(y.shape)).dtype == np.float32
+
+
+@pytest.mark.parametrize("hw", [(8, 8), (7, 9)])
+def test_2x2_path_routes_ties_like_the_reference(hw) -> None:
+    # ReLU-like inputs rounded to one decimal: many windows hold equal maxima
+    rng = np.random.default_rng(4)
+    x = np.round(np.maximum(rng.standard_normal((5, 3, *hw)), 0), 1)
+    g = rng.standard_normal((5, 3, hw[0] // 2, hw[1] // 2))
+    ref, where = reference(x, 2, 2)
+    for training in (True, False):
+        layer = MaxPool2D(2)
+        np.testing.assert_array_equal(layer.forward(x, training=training), ref)
+        np.testing.assert_array_equal(layer.backward(g), routed(x.shape, where, g))

@@ -17,6 +17,9 @@ modes      inference is deterministic and changes nothing; training draws random
            ``layer.rng`` (same rng, same output), never changes params (only ``state``)
 save_load  a Sequential holding the layer, trained one step, survives ``nnf.io.dumps``/``loads``
            bit for bit: config, params, state and predictions, in float32 and float64
+replica    (layers with ``samples_independent``) a batch split between the layer and its
+           ``replica()`` gives the whole batch's outputs, input gradient and, summed, parameter
+           gradients; the twin shares ``params``/``state`` and writes no ``state`` in training
 
 Random layers (dropout): every training forward gets a Generator with the same seed, so the
 gradient check sees the same mask each time. Stateful layers (running statistics): the state
@@ -374,6 +377,50 @@ def check_save_load(case: Case) -> None:
             raise CheckFailed(f"predictions differ after save and load ({dtype})")
 
 
+# ------------------------------------------------------------------------- replica
+def check_replica(case: Case) -> None:
+    if not type(case.make("float64")).samples_independent:
+        case.notes.append("replica: samples_independent is off, models with it use one thread")
+        return
+    whole, split = case.make("float64"), case.make("float64")
+    twin = split.replica()
+    if twin.params is not split.params or twin.state is not split.state:
+        raise CheckFailed(
+            "replica() must share the layer's params and state dicts (twin.params = "
+            "self.params), so that an optimizer step shows in every twin"
+        )
+    if any(twin.grads[k] is split.grads[k] for k in split.grads):
+        raise CheckFailed("replica() must give the twin gradient arrays of its own")
+    x = case.batch(max(case.batch_size, 2))
+    half = len(x) // 2
+    weights = case.rng(7).standard_normal(case.forward(whole, x, False).shape)
+    for layer in (whole, split, twin):
+        layer.zero_grad()
+    dx_whole = np.asarray(whole.backward(weights.copy()))
+    parts = [(split, x[:half], weights[:half]), (twin, x[half:], weights[half:])]
+    outs, dxs = [], []
+    for layer, xs, ws in parts:
+        outs.append(case.forward(layer, xs, False))
+        dxs.append(np.asarray(layer.backward(ws.copy())))
+    pairs = [("output", case.forward(whole, x, False), np.concatenate(outs))]
+    pairs.append(("input gradient", dx_whole, np.concatenate(dxs)))
+    pairs += [(f"grads[{k!r}]", g, split.grads[k] + twin.grads[k]) for k, g in whole.grads.items()]
+    for what, a, b in pairs:
+        scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-12)
+        if not float(np.max(np.abs(a - b), initial=0.0)) / scale <= 1e-9:
+            raise CheckFailed(
+                f"{what} of a batch split between the layer and its replica differs from the "
+                "whole batch's: set samples_independent = False if samples interact"
+            )
+    state = snapshot(split.state)
+    case.forward(twin, x, True)
+    if same_bits(state, split.state):
+        raise CheckFailed(
+            "a training forward changed state: layers that update state (running statistics) "
+            "must keep samples_independent = False"
+        )
+
+
 CHECKS: dict[str, Callable[[Case], None]] = {
     "naming": check_naming,
     "config": check_config,
@@ -384,7 +431,8 @@ CHECKS: dict[str, Callable[[Case], None]] = {
     "sgd": check_sgd,
     "modes": check_modes,
     "save_load": check_save_load,
+    "replica": check_replica,
 }
 
 #: Checks that are pointless once ``shapes`` fails (they would repeat its error).
-NEED_SHAPES = ("dtype", "batch", "gradient", "sgd", "modes", "save_load")
+NEED_SHAPES = ("dtype", "batch", "gradient", "sgd", "modes", "save_load", "replica")

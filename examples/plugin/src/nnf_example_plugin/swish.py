@@ -23,6 +23,8 @@ class Swish(nnf.Layer):
     """Element-wise ``x * sigmoid(beta * x)``; any input shape, no parameters."""
 
     key = "example.Swish.v1"
+    # each sample on its own, no state: fit/predict may split batches over threads
+    samples_independent = True
 
     beta: float = attrs.field(default=1.0, validator=_finite_number)
 

@@ -1,0 +1,150 @@
+"""The threads nnf computes on: how many, the shared pool, and who may use it when.
+
+NumPy's matmul, copies and ufuncs release the GIL, so Python threads working on disjoint
+parts of a batch run on separate cores. nnf uses them at two levels, never both at once:
+
+* whole batches: ``fit``, ``predict`` and ``evaluate`` split each batch over model replicas
+  (``nnf.replicas``), one per thread; every layer of the network runs in parallel;
+* inside one layer call (``map_groups``): a convolution splits its sample blocks over the
+  threads, for layer calls made outside those loops.
+
+OpenBLAS's own threads fight Python threads for the cores (a LeNet-5 step ran 2x slower with
+both), so threads are used only while BLAS runs on one thread: when ``OPENBLAS_NUM_THREADS``
+(else ``OMP_NUM_THREADS``) is 1, as the ``nnf`` command sets it, or inside ``parallel_section``,
+which sets OpenBLAS to one thread for its duration when neither variable is set.
+
+``NNF_NUM_THREADS`` sets the number of threads (read once); 1 turns all of this off.
+Default: ``min(2, os.cpu_count())``: two is what was measured (benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import TypeVar
+
+from . import blas
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_local = threading.local()  # .busy: this thread runs one part of a parallel computation
+_sections = 0  # open parallel_section blocks (BLAS limited by nnf while > 0)
+_sections_lock = threading.Lock()
+_saved_blas: list[tuple[object, int]] = []
+
+
+def thread_count() -> int:
+    """Threads nnf may use: ``NNF_NUM_THREADS``, else ``min(2, os.cpu_count())``."""
+    global _threads
+    if _threads is None:
+        raw = os.environ.get("NNF_NUM_THREADS", "").strip()
+        if raw:
+            if not raw.isdigit() or int(raw) < 1:
+                raise ConfigError(f"NNF_NUM_THREADS must be a positive integer, got {raw!r}")
+            _threads = int(raw)
+        else:
+            _threads = min(2, os.cpu_count() or 1)
+    return _threads
+
+
+def _blas_env() -> str:
+    return (
+        os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or ""
+    ).strip()
+
+
+def available() -> int:
+    """Threads the calling code may split work over now: 1 inside a part of a parallel
+    computation, or while BLAS may run threads of its own; else ``thread_count()``."""
+    if getattr(_local, "busy", False) or thread_count() < 2:
+        return 1
+    if _blas_env() == "1" or _sections > 0:
+        return thread_count()
+    return 1
+
+
+@contextmanager
+def parallel_section() -> Iterator[int]:
+    """A block that may use ``available()`` threads; yields that number.
+
+    With no BLAS thread setting in the environment, OpenBLAS is set to one thread inside the
+    block (restored after the last open block ends), so the threads get the cores to
+    themselves. If BLAS cannot be controlled this way, the block yields 1.
+    """
+    global _sections
+    with _sections_lock:
+        if _sections == 0 and thread_count() >= 2 and not _blas_env():
+            _saved_blas[:] = blas.limit_threads(1)
+        controlled = _sections > 0 or bool(_saved_blas) or _blas_env() == "1"
+        if controlled:
+            _sections += 1
+    try:
+        yield available() if controlled else 1
+    finally:
+        if controlled:
+            with _sections_lock:
+                _sections -= 1
+                if _sections == 0 and _saved_blas:
+                    blas.restore_threads(_saved_blas)
+                    _saved_blas.clear()
+
+
+def _reset() -> None:
+    # A forked child inherits the pool object but not its threads: start afresh there.
+    global _threads, _pool, _sections
+    _threads, _pool, _sections = None, None, 0
+    _saved_blas.clear()
+
+
+os.register_at_fork(after_in_child=_reset)
+
+
+def run_parts(fns: list[Callable[[], T]]) -> list[T]:
+    """Call every function of ``fns``, the first on this thread and the others on the pool;
+    results in the given order. Inside each call ``available()`` is 1 (no nested splits)."""
+    global _pool
+    if len(fns) == 1:
+        return [_as_part(fns[0])]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(thread_count() - 1, 1), thread_name_prefix="nnf")
+    futures = [_pool.submit(_as_part, fn) for fn in fns[1:]]
+    try:
+        first = _as_part(fns[0])
+    finally:
+        wait(futures)  # even on an error: no part may still be writing after we return
+    return [first, *(f.result() for f in futures)]
+
+
+def _as_part(fn: Callable[[], T]) -> T:
+    outer = getattr(_local, "busy", False)
+    _local.busy = True
+    try:
+        return fn()
+    finally:
+        _local.busy = outer
+
+
+def split(n: int, parts: int, step: int = 1) -> list[tuple[int, int]]:
+    """``range(n)`` cut into at most ``parts`` contiguous ``(start, stop)`` ranges made of
+    whole ``step``-sized blocks, as even as blocks allow (the last may be shorter)."""
+    blocks = -(-n // step)
+    parts = max(1, min(parts, blocks))
+    per = -(-blocks // parts) * step
+    return [(a, min(a + per, n)) for a in range(0, n, per)]
+
+
+def map_groups(fn: Callable[[int, int, int], T], n: int, step: int) -> list[T]:
+    """``[fn(group, start, stop), ...]`` over contiguous groups of ``range(n)``, in group order.
+
+    The range is cut into whole ``step``-sized blocks dealt out to at most ``available()``
+    groups. ``group`` lets ``fn`` pick its own scratch buffers: no two groups may share a
+    mutable array. Results come back in group order, so sums over them are reproducible.
+    """
+    bounds = split(n, available(), step)
+    return run_parts([lambda g=g, a=a, b=b: fn(g, a, b) for g, (a, b) in enumerate(bounds)])

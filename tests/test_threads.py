@@ -1,0 +1,361 @@
+"""Threads: layer blocks and whole-batch replicas give the results of one thread, reproducibly;
+nnf takes BLAS down to one thread only inside its own loops; the allocator tuning is optional."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+
+import attrs
+import numpy as np
+import pytest
+from nnf import Sequential, blas, threads
+from nnf.errors import ConfigError
+from nnf.layer import Layer
+from nnf.layers import Convolutional, Dense, Dropout, Flatten, MaxPool2D, ReLU, Softmax
+from nnf.replicas import MIN_PART, Replicas, data_parallel
+
+CPUS = min(2, os.cpu_count() or 1)
+
+
+@pytest.fixture
+def use_threads(monkeypatch: pytest.MonkeyPatch):
+    """Set the thread count for one test (read from NNF_NUM_THREADS only once) with BLAS on
+    one thread, as under the ``nnf`` command."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+
+    def use(n: int | None) -> None:
+        monkeypatch.setattr(threads, "_threads", n)
+
+    return use
+
+
+# ----------------------------------------------------------------- the thread rules
+def test_groups_are_whole_blocks_in_order(use_threads) -> None:
+    use_threads(3)
+    seen = threads.map_groups(lambda g, a, b: (g, a, b), 200, 32)
+    # 7 blocks of 32 dealt to 3 groups: 3 + 3 + 1 blocks, the last one cut at 200
+    assert seen == [(0, 0, 96), (1, 96, 192), (2, 192, 200)]
+    assert threads.map_groups(lambda g, a, b: (g, a, b), 20, 32) == [(0, 0, 20)]
+    use_threads(1)
+    assert threads.map_groups(lambda g, a, b: (g, a, b), 200, 32) == [(0, 0, 200)]
+
+
+def test_no_nested_splits_inside_a_part(use_threads) -> None:
+    use_threads(2)
+    inner = threads.run_parts([lambda: threads.available(), lambda: threads.available()])
+    assert threads.available() == 2 and inner == [1, 1]
+    # a layer called inside a part runs its blocks on the part's thread
+    nested = threads.run_parts([lambda: threads.map_groups(lambda g, a, b: (g, a, b), 64, 16)])
+    assert nested == [[(0, 0, 64)]]
+
+
+def test_errors_in_parts_reach_the_caller(use_threads) -> None:
+    use_threads(2)
+
+    def boom() -> None:
+        raise ValueError("part 1 failed")
+
+    with pytest.raises(ValueError, match="part 1 failed"):
+        threads.run_parts([lambda: None, boom])
+
+
+@pytest.mark.parametrize("raw", ["0", "two", "-1"])
+def test_bad_thread_setting_is_a_config_error(raw: str, monkeypatch, use_threads) -> None:
+    use_threads(None)
+    monkeypatch.setenv("NNF_NUM_THREADS", raw)
+    with pytest.raises(ConfigError, match="NNF_NUM_THREADS"):
+        threads.thread_count()
+
+
+def test_thread_setting_from_the_environment(monkeypatch, use_threads) -> None:
+    use_threads(None)
+    monkeypatch.setenv("NNF_NUM_THREADS", "3")
+    assert threads.thread_count() == 3
+    monkeypatch.delenv("NNF_NUM_THREADS")
+    use_threads(None)
+    assert threads.thread_count() == CPUS
+
+
+@pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
+def test_layer_threads_only_while_blas_runs_on_one(monkeypatch, use_threads) -> None:
+    use_threads(2)
+    for openblas, omp, expected in [
+        ("1", None, 2),  # the nnf command's setting
+        (None, "1", 2),
+        ("2", "1", 1),  # OpenBLAS reads its own variable first: the user wants BLAS threads
+        (None, None, 1),  # BLAS may run threads of its own outside nnf's loops
+    ]:
+        for var, value in (("OPENBLAS_NUM_THREADS", openblas), ("OMP_NUM_THREADS", omp)):
+            if value is None:
+                monkeypatch.delenv(var, raising=False)
+            else:
+                monkeypatch.setenv(var, value)
+        assert threads.available() == expected
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_blas_threads_found_limited_and_restored() -> None:
+    before = blas.thread_counts()
+    assert before, "NumPy's OpenBLAS was not found among the loaded libraries"
+    saved = blas.limit_threads(1)
+    try:
+        assert blas.thread_counts() == [1] * len(before)
+    finally:
+        blas.restore_threads(saved)
+    assert blas.thread_counts() == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_parallel_section_takes_blas_to_one_thread_and_back(monkeypatch, use_threads) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    use_threads(2)
+    saved = blas.limit_threads(3)  # a known starting point
+    try:
+        with threads.parallel_section() as n:
+            assert n == 2 and blas.thread_counts() == [1] * len(saved)
+            with threads.parallel_section() as inner:  # nested: still limited
+                assert inner == 2
+            assert blas.thread_counts() == [1] * len(saved)
+        assert blas.thread_counts() == [3] * len(saved)
+        # the user asked for BLAS threads: nnf leaves them and uses none of its own
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+        with threads.parallel_section() as n:
+            assert n == 1 and blas.thread_counts() == [3] * len(saved)
+    finally:
+        blas.restore_threads(saved)
+
+
+def test_split_is_contiguous_and_complete() -> None:
+    for n in (1, 31, 64, 65, 200):
+        for parts in (1, 2, 3):
+            for step in (1, 16):
+                bounds = threads.split(n, parts, step)
+                assert bounds[0][0] == 0 and bounds[-1][1] == n
+                assert all(a < b for a, b in bounds) and len(bounds) <= parts
+                assert all(b1 == a2 for (_, b1), (a2, _) in itertools.pairwise(bounds))
+
+
+def test_allocator_tuning_is_optional() -> None:
+    code = "from nnf import allocator; print(allocator.tune(), allocator.tune())"
+    env = {**os.environ, "NNF_MALLOC_TUNING": "0"}
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert off.stdout.split() == ["False", "False"], off.stderr
+    env.pop("NNF_MALLOC_TUNING")
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    expected = "True" if sys.platform.startswith("linux") else "False"
+    assert on.stdout.split() == [expected, expected], on.stderr
+
+
+# ------------------------------------------------------------ blocks inside layers
+def _conv_pass(layer: Convolutional, x: np.ndarray, g: np.ndarray) -> list[np.ndarray]:
+    layer.zero_grad()
+    y = layer.forward(x, training=True)
+    dx = layer.backward(g)
+    return [y.copy(), dx.copy(), layer.grads["kernels"].copy(), layer.grads["biases"].copy()]
+
+
+@pytest.mark.parametrize(
+    ("shape", "k", "depth", "padding"),
+    [((1, 12, 12), 5, 6, "same"), ((6, 9, 9), 3, 4, "valid")],  # batch-major and long layout
+)
+def test_convolution_on_two_threads_matches_one(use_threads, shape, k, depth, padding) -> None:
+    rng = np.random.default_rng(0)
+    layer = Convolutional(shape, k, depth, padding=padding, bias="channel")
+    x = rng.standard_normal((100, *shape)).astype(np.float32)  # 4 blocks of 32, the last cut
+    g = rng.standard_normal((100, *layer.out_shape)).astype(np.float32)
+    use_threads(1)
+    one = _conv_pass(layer, x, g)
+    use_threads(2)
+    two = _conv_pass(layer, x, g)
+    again = _conv_pass(layer, x, g)
+    for a, b, c in zip(one, two, again, strict=True):
+        assert b.dtype == np.float32
+        np.testing.assert_array_equal(b, c)  # reproducible run to run
+        # only the float32 sum order differs
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(a).max())
+    # forward output and input gradient are computed sample by sample: exactly equal
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+
+
+def test_convolution_inference_on_two_threads_matches_one(use_threads) -> None:
+    rng = np.random.default_rng(1)
+    layer = Convolutional((6, 9, 9), 3, 4)
+    x = rng.standard_normal((70, 6, 9, 9))
+    use_threads(1)
+    one = layer.forward(x)
+    use_threads(2)
+    np.testing.assert_array_equal(layer.forward(x), one)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_pooling_on_two_threads_matches_one(use_threads, training: bool) -> None:
+    rng = np.random.default_rng(2)
+    # rounded values: plenty of ties, which must still route to the first maximum
+    x = np.round(rng.standard_normal((150, 3, 8, 8)), 1).astype(np.float32)
+    g = rng.standard_normal((150, 3, 4, 4)).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        use_threads(n)
+        layer = MaxPool2D(2)
+        layer.build((3, 8, 8), rng, np.dtype(np.float32))
+        results.append((layer.forward(x, training=training), layer.backward(g)))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# -------------------------------------------------------------- whole-batch replicas
+def _lenet(dtype: str = "float64", dropout: float = 0.0) -> Sequential:
+    layers = [
+        Convolutional(kernel_size=3, depth=4, padding="same", bias="channel"),
+        ReLU(),
+        MaxPool2D(2),
+        Convolutional(kernel_size=3, depth=6),
+        ReLU(),
+        Flatten(),
+        Dense(output_size=16),
+        ReLU(),
+        Dropout(dropout),
+        Dense(output_size=3),
+        Softmax(),
+    ]
+    return Sequential(layers, input_shape=(1, 10, 10), dtype=dtype).build(seed=5)
+
+
+def _data(n: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return rng.random((n, 1, 10, 10)), rng.integers(0, 3, n)
+
+
+def _fit(model: Sequential, x: np.ndarray, y: np.ndarray, batch: int = 64) -> list[np.ndarray]:
+    model.fit(x, y, epochs=2, batch_size=batch, loss="categorical_crossentropy",
+              optimizer="sgd", learning_rate=0.1, seed=9, verbose=0)  # fmt: skip
+    return [p.copy() for layer in model.layers for p in layer.params.values()]
+
+
+def test_replica_shares_parameters_not_gradients() -> None:
+    layer = Dense(4, 3)
+    twin = layer.replica()
+    assert twin.params is layer.params and twin.state is layer.state
+    assert twin.grads is not layer.grads and twin.grads["weights"] is not layer.grads["weights"]
+    x = np.random.default_rng(0).random((5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(twin.forward(x), layer.forward(x))
+    twin.backward(np.ones((5, 3), np.float32))
+    assert not layer.grads["weights"].any() and twin.grads["weights"].any()
+    layer.params["weights"] += 1  # an optimizer step shows in the twin
+    np.testing.assert_array_equal(twin.forward(x), layer.forward(x))
+
+
+def test_split_batch_gives_the_whole_batch_gradients(use_threads) -> None:
+    use_threads(2)
+    model = _lenet()
+    x, y = _data(64)
+    target = np.eye(3)[y]
+    serial_out = model.forward(x, training=True)
+    grad = (serial_out - target) / 64
+    model.zero_grad()
+    model.backward(grad, start=len(model.layers) - 1)
+    serial = [g.copy() for layer in model.layers for g in layer.grads.values()]
+    model.zero_grad()
+    replicas = Replicas.create(model.layers, 2)
+    assert replicas is not None
+    out = replicas.forward(x, training=True)
+    assert len(replicas.bounds) == 2 and replicas.bounds[0] == (0, 32)
+    np.testing.assert_allclose(out, serial_out, rtol=1e-12)
+    replicas.backward((out - target) / 64, start=len(model.layers) - 1)
+    split = [g.copy() for layer in model.layers for g in layer.grads.values()]
+    for a, b in zip(serial, split, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+    # the twins were emptied into the model
+    assert all(
+        not g.any() for chain in replicas.chains[1:] for t in chain for g in t.grads.values()
+    )
+
+
+def test_fit_on_two_threads_matches_one(use_threads) -> None:
+    x, y = _data()
+    use_threads(1)
+    one = _fit(_lenet(), x, y)
+    use_threads(2)
+    two = _fit(_lenet(), x, y)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert not all(np.array_equal(a, b) for a, b in zip(one, two))  # the split really ran
+
+
+def test_fit_on_two_threads_is_reproducible_with_dropout(use_threads) -> None:
+    use_threads(2)
+    x, y = _data()
+    first = _fit(_lenet("float32", dropout=0.3), x, y)
+    second = _fit(_lenet("float32", dropout=0.3), x, y)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_small_batches_are_not_split(use_threads) -> None:
+    use_threads(2)
+    model = _lenet()
+    replicas = Replicas.create(model.layers, 2)
+    assert replicas is not None
+    x, _ = _data(2 * MIN_PART - 1)
+    replicas.forward(x, training=False)
+    assert replicas.bounds == [(0, 2 * MIN_PART - 1)]
+
+
+def test_predict_on_two_threads_matches_one(use_threads) -> None:
+    model = _lenet()
+    x, _ = _data(300)
+    use_threads(1)
+    one = model.predict(x, batch_size=128)
+    use_threads(2)
+    np.testing.assert_allclose(model.predict(x, batch_size=128), one, rtol=1e-12)
+
+
+@attrs.define(eq=False)
+class BatchCounter(Layer):
+    """Identity that records the batch sizes it sees; batch-dependent unless told otherwise."""
+
+    key = "test.BatchCounter.v1"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.seen = [*getattr(self, "seen", []), len(x)]
+        return x
+
+    def _backward(self, output_gradient: np.ndarray) -> np.ndarray:
+        return output_gradient
+
+
+@attrs.define(eq=False)
+class IndependentCounter(BatchCounter):
+    key = "test.IndependentCounter.v1"
+    samples_independent = True
+
+
+@pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
+@pytest.mark.parametrize(("cls", "expected"), [(BatchCounter, [64]), (IndependentCounter, [32])])
+def test_only_samples_independent_models_are_split(use_threads, cls, expected) -> None:
+    use_threads(2)
+    counter = cls()
+    model = Sequential([Flatten(), counter, Dense(output_size=2)], input_shape=(3,))
+    model.build(seed=0)
+    x = np.random.default_rng(0).random((64, 3))
+    model.fit(x, x[:, :2], epochs=1, batch_size=64, loss="mse", verbose=0, seed=0)
+    assert counter.seen == expected  # the model's own layer runs part 0 only when split
+
+
+def test_data_parallel_only_for_batches_worth_splitting(use_threads) -> None:
+    use_threads(2)
+    layers = _lenet().layers
+    with data_parallel(layers, 2 * MIN_PART - 1) as replicas:
+        assert replicas is None
+    with data_parallel(layers, 2 * MIN_PART) as replicas:
+        assert replicas is not None and replicas.parts == 2
+    with data_parallel([*layers[:-1], BatchCounter()], 2 * MIN_PART) as replicas:
+        assert replicas is None  # one layer looks across the batch
+    use_threads(1)
+    with data_parallel(layers, 2 * MIN_PART) as replicas:
+        assert replicas is None
