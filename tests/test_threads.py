@@ -4,6 +4,7 @@ nnf takes BLAS down to one thread only inside its own loops; the allocator tunin
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import subprocess
 import sys
@@ -11,11 +12,12 @@ import sys
 import attrs
 import numpy as np
 import pytest
-from nnf import Sequential, blas, threads
-from nnf.errors import ConfigError
+from nnf import Sequential, blas, threads, workers
+from nnf.errors import ConfigError, TrainingError
 from nnf.layer import Layer
 from nnf.layers import Convolutional, Dense, Dropout, Flatten, MaxPool2D, ReLU, Softmax
 from nnf.replicas import MIN_PART, Replicas, data_parallel
+from nnf.workers import ProcessReplicas
 
 CPUS = min(2, os.cpu_count() or 1)
 
@@ -359,3 +361,90 @@ def test_data_parallel_only_for_batches_worth_splitting(use_threads) -> None:
     use_threads(1)
     with data_parallel(layers, 2 * MIN_PART) as replicas:
         assert replicas is None
+
+
+# ------------------------------------------------------------------- worker processes
+LINUX = sys.platform.startswith("linux")
+
+
+def _memory_owner(a: np.ndarray) -> object:
+    base: object = a
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    return base.obj if isinstance(base, memoryview) else base
+
+
+def _no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("mode", ["processes", "threads"])
+def test_fit_split_modes_match_one_thread(monkeypatch, use_threads, mode: str) -> None:
+    x, y = _data()
+    use_threads(1)
+    one = _fit(_lenet(), x, y)
+    use_threads(2)
+    monkeypatch.setenv("NNF_PARALLEL", mode)
+    split = _fit(_lenet(), x, y)
+    for a, b in zip(one, split, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not LINUX, reason="worker processes need fork")
+def test_workers_leave_the_callers_arrays_trained_and_no_process_behind(use_threads) -> None:
+    use_threads(2)
+    model = _lenet()
+    before = [p for layer in model.layers for p in layer.params.values()]
+    copies = [p.copy() for p in before]
+    with data_parallel(model.layers, 64, processes=True) as replicas:
+        assert isinstance(replicas, ProcessReplicas) and replicas.parts == 2
+        shared = model.layers[0].params["kernels"]
+        assert isinstance(_memory_owner(shared), mmap.mmap)  # what the workers see
+        with data_parallel(model.layers, 64, processes=True) as inner:
+            assert isinstance(inner, Replicas)  # evaluate inside fit: threads
+    x, y = _data()
+    _fit(model, x, y)
+    after = [p for layer in model.layers for p in layer.params.values()]
+    assert all(a is b for a, b in zip(before, after))  # the same array objects ...
+    assert any(not np.array_equal(a, c) for a, c in zip(after, copies))  # ... trained
+    assert all(not isinstance(_memory_owner(p), mmap.mmap) for p in after)
+    assert _no_children_left()
+
+
+@attrs.define(eq=False)
+class FailsInWorker(IndependentCounter):
+    key = "test.FailsInWorker.v1"
+    how: str = "raise"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if workers._in_worker:
+            if self.how == "exit":
+                os._exit(3)
+            raise ValueError("boom in the worker")
+        return x
+
+
+@pytest.mark.skipif(not LINUX, reason="worker processes need fork")
+@pytest.mark.parametrize(("how", "message"), [("raise", "boom in the worker"), ("exit", "died")])
+def test_a_failing_worker_is_a_training_error(use_threads, how: str, message: str) -> None:
+    use_threads(2)
+    model = Sequential([Flatten(), FailsInWorker(how=how), Dense(output_size=2)], input_shape=(3,))
+    model.build(seed=0)
+    weights = model.layers[2].params["weights"]
+    x = np.random.default_rng(0).random((64, 3))
+    with pytest.raises(TrainingError, match=message):
+        model.fit(x, x[:, :2], epochs=1, batch_size=64, loss="mse", verbose=0, seed=0)
+    assert model.layers[2].params["weights"] is weights
+    assert _no_children_left()
+
+
+def test_bad_parallel_setting_is_a_config_error(monkeypatch, use_threads) -> None:
+    use_threads(2)
+    monkeypatch.setenv("NNF_PARALLEL", "gpu")
+    with pytest.raises(ConfigError, match="NNF_PARALLEL"):
+        with data_parallel(_lenet().layers, 64, processes=True):
+            pass

@@ -20,10 +20,12 @@ from .errors import ConfigError, ShapeError, TrainingError
 from .layer import input_gradient_unused
 from .losses import CategoricalCrossEntropy, Loss, SoftmaxCrossEntropy, accuracy, get_loss
 from .optimizers import Optimizer, get_optimizer
-from .replicas import Replicas, data_parallel
+from .replicas import data_parallel
 
 if TYPE_CHECKING:
     from .model import Sequential
+    from .replicas import Replicas
+    from .workers import ProcessReplicas
 
 
 class Callback(Protocol):
@@ -87,7 +89,7 @@ def train_step(
     yb: np.ndarray,
     loss: Loss,
     optimizer: Optimizer,
-    replicas: Replicas | None = None,
+    replicas: Replicas | ProcessReplicas | None = None,
 ) -> tuple[float, np.ndarray]:
     """One mini-batch: forward, loss, backward, update. Returns (loss, predictions).
 
@@ -197,7 +199,7 @@ def fit(
     # Nothing consumes the first layer's dL/dx: let it skip that product while training.
     with (
         input_gradient_unused(model.layers[0]),
-        data_parallel(model.layers, batch_size) as replicas,
+        data_parallel(model.layers, batch_size, processes=True) as replicas,
     ):
         for epoch in range(first, first + int(epochs)):
             start_time = time.perf_counter()
