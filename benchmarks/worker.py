@@ -6,6 +6,9 @@ Requests: ``{"cmd": "run", "variant": {...}, "warmup": false}`` and ``{"cmd": "q
 Each run builds a fresh model (untimed), resets the kernel's peak-RSS counter, then times the
 job's work and reports the seconds, the peak RSS during the work (VmHWM after the reset; the
 process's ru_maxrss too) and the RSS the work started from: peak memory per side and per run.
+Child processes (nnf's training workers) are sampled every 20 ms for their private memory
+(``Private_Clean + Private_Dirty`` of /proc/PID/smaps_rollup: pages shared with this process
+are not counted twice); the peak of their sum is added to the peak RSS.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -54,6 +58,43 @@ def peak_kib(resettable: bool) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def _children_private_kib() -> int:
+    """Private memory (KiB) of this process's child processes, summed."""
+    total = 0
+    try:
+        pids = []
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as f:
+                pids += f.read().split()
+        for pid in pids:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                        total += int(line.split()[1])
+    except OSError:  # a child exited meanwhile, or no /proc: count what was read
+        pass
+    return total
+
+
+class ChildMemory:
+    """Samples the children's private memory on a thread while the work runs; ``peak``."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak = max(self.peak, _children_private_kib())
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def _cpu() -> tuple[float, float, int]:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime, r.ru_stime, r.ru_minflt
@@ -65,9 +106,11 @@ def run_once(job: Any, side: str, setup: Any, params: dict[str, Any]) -> dict[st
     resettable = reset_peak()
     start_rss = rss_kib()
     u0, s0, f0 = _cpu()
+    children = ChildMemory()
     t0 = time.perf_counter()
     result = job.work(side, state, params)
     seconds = time.perf_counter() - t0
+    children_kib = children.stop()
     u1, s1, f1 = _cpu()
     result.update(
         seconds=seconds,
@@ -75,7 +118,8 @@ def run_once(job: Any, side: str, setup: Any, params: dict[str, Any]) -> dict[st
         sys=s1 - s0,
         minflt=f1 - f0,
         start_rss_kib=start_rss,
-        peak_rss_kib=peak_kib(resettable),
+        peak_rss_kib=peak_kib(resettable) + children_kib,
+        children_private_kib=children_kib,
         process_maxrss_kib=int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
         peak_is_per_run=resettable,
     )

@@ -159,7 +159,23 @@ def test_errors_from_the_executable(folder: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_sigint_saves_the_last_model_and_exits_130(folder: Path) -> None:
+def _processes_running_in(folder: Path) -> list[str]:
+    """Processes (other than this one) whose command line names ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(folder) in cmdline:
+                found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+# batch 64 is split over forked worker processes, which must go when the command does
+@pytest.mark.parametrize("batch", [8, 64])
+def test_sigint_saves_the_last_model_and_exits_130(folder: Path, batch: int) -> None:
     big = np.load(folder / "data.npz")
     np.savez(
         folder / "big.npz",
@@ -172,11 +188,13 @@ def test_sigint_saves_the_last_model_and_exits_130(folder: Path) -> None:
             "train",
             "e2e.toml",
             "--data",
-            "big.npz",
+            str(folder / "big.npz"),  # the folder in the command line: see its workers below
             "-o",
             "run",
             "--epochs",
             "500",
+            "--set",
+            f"batch_size={batch}",
         ],
         cwd=folder,
         env=env(folder),
@@ -189,12 +207,18 @@ def test_sigint_saves_the_last_model_and_exits_130(folder: Path) -> None:
     while not metrics.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert metrics.exists(), "no epoch finished within 60 s"
+    if batch == 64 and sys.platform.startswith("linux"):
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert children, "a batch of 64 trains with a worker process"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert "interrupted" in err
     assert "--resume" in err
     assert "Traceback" not in err
+    if sys.platform.startswith("linux"):
+        time.sleep(0.5)
+        assert not _processes_running_in(folder)
     # The message names the epoch last.nnf holds; the metrics never run ahead of it.
     done = json.loads(nnf(folder, "inspect", "run/last.nnf", "--json").stdout)["training"]["epoch"]
     assert f"after epoch {done}" in err

@@ -146,5 +146,8 @@ def map_groups(fn: Callable[[int, int, int], T], n: int, step: int) -> list[T]:
     groups. ``group`` lets ``fn`` pick its own scratch buffers: no two groups may share a
     mutable array. Results come back in group order, so sums over them are reproducible.
     """
-    bounds = split(n, available(), step)
+    parts = available()
+    if parts == 1 or n <= step:  # the common case inside a split batch: no pool, no closures
+        return [fn(0, 0, n)]
+    bounds = split(n, parts, step)
     return run_parts([lambda g=g, a=a, b=b: fn(g, a, b) for g, (a, b) in enumerate(bounds)])
