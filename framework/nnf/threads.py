@@ -1,16 +1,18 @@
 """The threads nnf computes on: how many, the shared pool, and who may use it when.
 
 NumPy's matmul, copies and ufuncs release the GIL, so Python threads working on disjoint
-parts of a batch run on separate cores. nnf uses them at two levels, never both at once:
+parts of a batch run on separate cores. nnf splits work at two levels, never both at once:
 
-* whole batches: ``fit``, ``predict`` and ``evaluate`` split each batch over model replicas
-  (``nnf.replicas``), one per thread; every layer of the network runs in parallel;
+* whole batches (``nnf.replicas.data_parallel``): ``predict`` and ``evaluate`` run parts of
+  each chunk on twins of the layers on these threads; ``fit`` does the same with worker
+  processes (``nnf.workers``) where it can, since training's many small calls made threads
+  wait for the GIL;
 * inside one layer call (``map_groups``): a convolution splits its sample blocks over the
   threads, for layer calls made outside those loops.
 
-OpenBLAS's own threads fight Python threads for the cores (a LeNet-5 step ran 2x slower with
-both), so threads are used only while BLAS runs on one thread: when ``OPENBLAS_NUM_THREADS``
-(else ``OMP_NUM_THREADS``) is 1, as the ``nnf`` command sets it, or inside ``parallel_section``,
+OpenBLAS's own threads fight ours for the cores (LeNet-5 training ran 2x slower with both),
+so threads are used only while BLAS runs on one thread: when ``OPENBLAS_NUM_THREADS`` (else
+``OMP_NUM_THREADS``) is 1, as the ``nnf`` command sets it, or inside ``parallel_section``,
 which sets OpenBLAS to one thread for its duration when neither variable is set.
 
 ``NNF_NUM_THREADS`` sets the number of threads (read once); 1 turns all of this off.
