@@ -1,7 +1,8 @@
 """Data parallelism in worker processes: ``nnf.replicas`` without the GIL (Linux, fork).
 
-Threads contend for the GIL at every NumPy call: two threads each ran their half of a
-LeNet-5 step 1.4x slower than one alone, where two processes lost 8% (benchmarks/README.md).
+Threads contend for the GIL at every NumPy call: two halves of a LeNet-5 batch took
+1.33-1.55x the time of one half alone on two threads, 1.08-1.30x with one half in a worker
+process (``benchmarks/split_overhead.py``; the rest is the two cores sharing caches).
 So where ``fork`` is safe, ``data_parallel`` runs parts 1.. of each batch in forked workers:
 
 * the model's parameters move into shared memory for the duration (values copied back into
@@ -21,9 +22,12 @@ from __future__ import annotations
 
 import mmap
 import os
+import select
 import signal
 import struct
 import sys
+import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,7 +89,7 @@ class _Worker:
         if not self.busy:
             return
         self.busy = False
-        reply = os.read(self.replies, 1)
+        reply = _read_exact(self.replies, 1, PARENT_SPIN)
         if reply == b"k":
             return
         if reply == b"e":
@@ -95,10 +99,25 @@ class _Worker:
         raise TrainingError("a worker process died; set NNF_PARALLEL=threads to train without")
 
 
-def _read_exact(fd: int, size: int) -> bytes:
+# Seconds to poll a pipe before sleeping on it. A process asleep in read() is woken late on
+# a VM (tens of µs per wake-up, two per step); polling through the short gaps of a training
+# step (the worker between commands, the parent for the worker's reply) avoids that.
+WORKER_SPIN = 0.005
+PARENT_SPIN = 0.05
+
+
+def _read_exact(fd: int, size: int, spin: float = 0.0) -> bytes:
+    """``size`` bytes from pipe ``fd`` (fewer at end of file); polls for ``spin`` seconds
+    before blocking. ``fd`` must be non-blocking."""
     data = b""
+    deadline = time.perf_counter() + spin
     while len(data) < size:
-        chunk = os.read(fd, size - len(data))
+        try:
+            chunk = os.read(fd, size - len(data))
+        except BlockingIOError:
+            if time.perf_counter() > deadline:
+                select.select([fd], [], [])
+            continue
         if not chunk:
             return data
         data += chunk
@@ -167,7 +186,13 @@ class ProcessReplicas:
     def _start(self, index: int, buffers: dict[str, Any]) -> _Worker:
         commands_r, commands_w = os.pipe()
         replies_r, replies_w = os.pipe()
-        pid = os.fork()
+        os.set_blocking(commands_r, False)  # read with polling (see _read_exact)
+        os.set_blocking(replies_r, False)
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns when forking with threads alive (nnf's idle pool may be):
+            # the worker only runs NumPy on its own data and never touches those threads.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the worker: never returns
             status = 1
             try:
@@ -259,8 +284,6 @@ class ProcessReplicas:
 
 def _reap(pid: int) -> None:
     """Wait for a worker to exit (it does at EOF); kill it if it has not within 5 s."""
-    import time
-
     deadline = time.monotonic() + 5
     while True:
         try:
@@ -291,7 +314,7 @@ def _serve(
             twin.grads[k] = g
     x, out_buf, grad_buf = buffers["x"], buffers["out"], buffers["grad"]
     while True:
-        header = _read_exact(commands, _COMMAND.size)
+        header = _read_exact(commands, _COMMAND.size, WORKER_SPIN)
         if len(header) < _COMMAND.size:
             return  # the parent closed the pipe (or died)
         op, n, flag, seed, epoch = _COMMAND.unpack(header)
