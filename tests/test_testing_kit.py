@@ -427,3 +427,44 @@ def test_catches_an_independent_layer_that_writes_state_in_training():
 
 def test_catches_a_replica_that_does_not_share_params():
     assert "share the layer's params" in failures(CopiesItsParams)["replica"]
+
+
+@attrs.define(eq=False)
+class CentresInTraining(IndependentGain):
+    """Subtracts the batch mean in training only (deterministic, no state): not independent."""
+
+    key = "kittest.CentresInTraining.v1"
+
+    def forward(self, x, training=False):
+        y = super().forward(x, training)
+        self.centred = training
+        return y - y.mean(axis=0) if training else y
+
+    def _backward(self, output_gradient):
+        g = output_gradient - output_gradient.mean(axis=0) if self.centred else output_gradient
+        return super()._backward(g)
+
+
+@attrs.define(eq=False)
+class CachesItsWeights(IndependentGain):
+    """Keeps a reference to its parameter array from build time (stale once params change)."""
+
+    key = "kittest.CachesItsWeights.v1"
+
+    def _build(self, input_shape, rng, dtype):
+        shape = super()._build(input_shape, rng, dtype)
+        self.cached = self.params["gain"]
+        return shape
+
+    def forward(self, x, training=False):
+        self.input = np.asarray(x, dtype=self.dtype)
+        return self.input * self.cached
+
+
+def test_catches_batch_interaction_in_training_mode_only():
+    failed = failures(CentresInTraining)
+    assert "(training mode)" in failed["replica"]
+
+
+def test_catches_a_replica_computing_with_cached_weights():
+    assert "read weights from self.params[k]" in failures(CachesItsWeights)["replica"]

@@ -8,11 +8,12 @@ import mmap
 import os
 import subprocess
 import sys
+import time
 
 import attrs
 import numpy as np
 import pytest
-from nnf import Sequential, blas, threads, workers
+from nnf import Sequential, blas, threads, training, workers
 from nnf.errors import ConfigError, TrainingError
 from nnf.layer import Layer
 from nnf.layers import Convolutional, Dense, Dropout, Flatten, MaxPool2D, ReLU, Softmax
@@ -27,6 +28,7 @@ def use_threads(monkeypatch: pytest.MonkeyPatch):
     """Set the thread count for one test (read from NNF_NUM_THREADS only once) with BLAS on
     one thread, as under the ``nnf`` command."""
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setattr(training, "MIN_PROCESS_SAMPLES", 0)  # even short fits use workers
 
     def use(n: int | None) -> None:
         monkeypatch.setattr(threads, "_threads", n)
@@ -395,15 +397,15 @@ def test_fit_split_modes_match_one_thread(monkeypatch, use_threads, mode: str) -
 
 
 @pytest.mark.skipif(not LINUX, reason="worker processes need fork")
-def test_workers_leave_the_callers_arrays_trained_and_no_process_behind(use_threads) -> None:
+def test_workers_train_the_callers_own_arrays_and_leave_no_process(use_threads) -> None:
     use_threads(2)
     model = _lenet()
     before = [p for layer in model.layers for p in layer.params.values()]
     copies = [p.copy() for p in before]
     with data_parallel(model.layers, 64, processes=True) as replicas:
         assert isinstance(replicas, ProcessReplicas) and replicas.parts == 2
-        shared = model.layers[0].params["kernels"]
-        assert isinstance(_memory_owner(shared), mmap.mmap)  # what the workers see
+        shared = replicas._sources[0][1]  # what the workers compute with
+        assert isinstance(_memory_owner(shared), mmap.mmap)
         with data_parallel(model.layers, 64, processes=True) as inner:
             assert isinstance(inner, Replicas)  # evaluate inside fit: threads
     x, y = _data()
@@ -416,9 +418,115 @@ def test_workers_leave_the_callers_arrays_trained_and_no_process_behind(use_thre
 
 
 @attrs.define(eq=False)
+class CachedScale(Layer):
+    """y = x * w, with w cached outside ``params`` at build time and re-derived by replica()."""
+
+    key = "test.CachedScale.v1"
+    samples_independent = True
+
+    def _build(self, input_shape, rng, dtype):
+        self.params["w"] = (1 + 0.1 * rng.standard_normal(input_shape)).astype(dtype)
+        self.w = self.params["w"]
+        return input_shape
+
+    def replica(self) -> Layer:
+        twin = super().replica()
+        twin.w = twin.params["w"]  # the docs' rule: re-derive cached references here
+        return twin
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.input = x
+        return x * self.w
+
+    def _backward(self, output_gradient: np.ndarray) -> np.ndarray:
+        self.grads["w"] += (output_gradient * self.input).sum(axis=0)
+        return output_gradient * self.w
+
+
+@pytest.mark.skipif(not LINUX, reason="worker processes need fork")
+def test_a_layer_caching_its_weights_trains_the_same_in_workers(monkeypatch, use_threads) -> None:
+    x = np.random.default_rng(1).random((256, 4))
+    losses = {}
+    for mode, n in (("one", 1), ("processes", 2)):
+        use_threads(n)
+        monkeypatch.setenv("NNF_PARALLEL", "processes")
+        model = Sequential([CachedScale(), Dense(output_size=2)], input_shape=(4,)).build(seed=0)
+        history = model.fit(
+            x, x[:, :2], epochs=3, batch_size=64, loss="mse", optimizer="sgd",
+            learning_rate=0.5, verbose=0, seed=0,
+        )  # fmt: skip
+        losses[mode] = history["loss"]
+    assert losses["one"][-1] < losses["one"][0]  # it learns ...
+    np.testing.assert_allclose(losses["processes"], losses["one"], rtol=1e-9)  # ... in workers too
+
+
+@pytest.mark.skipif(not LINUX, reason="worker processes need fork")
+def test_huge_seeds_large_batches_and_no_stdout(monkeypatch, use_threads) -> None:
+    use_threads(2)
+    x, y = _data(128)
+    monkeypatch.setattr(sys, "stdout", None)  # e.g. started with >&-
+    model = _lenet(dropout=0.2)
+    model.fit(x, y, epochs=1, batch_size=10**8, loss="categorical_crossentropy", verbose=0,
+              seed=2**70)  # fmt: skip
+    assert model.training_state["seed"] == 2**70 and _no_children_left()
+
+
+def test_fd_numbers_above_select_limit(use_threads) -> None:
+    import resource
+    import threading
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("cannot open a file descriptor above 1024 here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    r, w = os.pipe()
+    high = os.dup2(r, 1100)
+    os.close(r)
+    try:
+        os.set_blocking(high, False)
+        threading.Timer(0.05, lambda: os.write(w, b"hello")).start()
+        assert workers._read_exact(high, 5, spin=0.0) == b"hello"  # sleeps in poll, not select
+    finally:
+        os.close(high)
+        os.close(w)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_default_threads_follow_the_affinity_mask(monkeypatch, use_threads) -> None:
+    use_threads(None)
+    monkeypatch.delenv("NNF_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert threads.thread_count() == 1  # e.g. under taskset -c 0
+
+
+def test_only_one_block_at_a_time_starts_workers(use_threads) -> None:
+    import threading
+
+    use_threads(2)
+    layers = _lenet().layers
+    seen = []
+
+    def other_fit() -> None:
+        with data_parallel(layers, 64, processes=True) as replicas:
+            seen.append(type(replicas))
+
+    with data_parallel(layers, 64, processes=True) as outer:
+        worker = threading.Thread(target=other_fit)
+        worker.start()
+        worker.join()
+    assert isinstance(outer, ProcessReplicas if LINUX else Replicas) and seen == [Replicas]
+    assert threads._sections == 0  # every block closed: BLAS back to its own setting
+
+
+@attrs.define(eq=False)
 class FailsInWorker(IndependentCounter):
     key = "test.FailsInWorker.v1"
     how: str = "raise"
+
+    def replica(self) -> Layer:
+        if workers._in_worker and self.how == "start":
+            raise ValueError("no twin in the worker")
+        return super().replica()
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if workers._in_worker:
@@ -429,7 +537,10 @@ class FailsInWorker(IndependentCounter):
 
 
 @pytest.mark.skipif(not LINUX, reason="worker processes need fork")
-@pytest.mark.parametrize(("how", "message"), [("raise", "boom in the worker"), ("exit", "died")])
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [("raise", "boom in the worker"), ("exit", "died"), ("start", "no twin in the worker")],
+)
 def test_a_failing_worker_is_a_training_error(use_threads, how: str, message: str) -> None:
     use_threads(2)
     model = Sequential([Flatten(), FailsInWorker(how=how), Dense(output_size=2)], input_shape=(3,))
@@ -439,6 +550,28 @@ def test_a_failing_worker_is_a_training_error(use_threads, how: str, message: st
     with pytest.raises(TrainingError, match=message):
         model.fit(x, x[:, :2], epochs=1, batch_size=64, loss="mse", verbose=0, seed=0)
     assert model.layers[2].params["weights"] is weights
+    assert _no_children_left()
+
+
+@pytest.mark.skipif(not LINUX, reason="worker processes need fork")
+def test_a_worker_killed_between_steps_is_a_training_error(use_threads) -> None:
+    import signal
+
+    use_threads(2)
+
+    class KillWorker:
+        def on_batch_end(self, batch, num_batches, logs) -> None:
+            if batch == 1:
+                for task in os.listdir("/proc/self/task"):
+                    with open(f"/proc/self/task/{task}/children") as f:
+                        for pid in f.read().split():
+                            os.kill(int(pid), signal.SIGKILL)
+                time.sleep(0.2)
+
+    x, y = _data(256)
+    with pytest.raises(TrainingError, match="died"):
+        _lenet().fit(x, y, epochs=1, batch_size=64, loss="categorical_crossentropy",
+                     verbose=0, seed=0, callbacks=[KillWorker()])  # fmt: skip
     assert _no_children_left()
 
 

@@ -21,7 +21,7 @@ _SYMBOLS = (
     ("openblas_set_num_threads", "openblas_get_num_threads"),
 )
 
-_libraries: list[tuple[Any, Any]] | None = None  # (set, get) functions per library
+_libraries: dict[str, tuple[Any, Any] | None] = {}  # path -> (set, get), None if unusable
 
 
 def _loaded_paths() -> list[str]:
@@ -38,24 +38,25 @@ def _loaded_paths() -> list[str]:
 
 
 def _find() -> list[tuple[Any, Any]]:
-    global _libraries
-    if _libraries is None:
-        found = []
-        mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
-        for path in _loaded_paths():
-            try:
-                lib = ctypes.CDLL(path, mode=mode)
-            except OSError:
-                continue
-            for set_name, get_name in _SYMBOLS:
-                if hasattr(lib, set_name) and hasattr(lib, get_name):
-                    setter, getter = getattr(lib, set_name), getattr(lib, get_name)
-                    setter.argtypes, setter.restype = [ctypes.c_int], None
-                    getter.argtypes, getter.restype = [], ctypes.c_int
-                    found.append((setter, getter))
-                    break
-        _libraries = found
-    return _libraries
+    """(set, get) functions of every OpenBLAS loaded now; libraries loaded since the last
+    call (SciPy's, say) are picked up."""
+    mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
+    for path in _loaded_paths():
+        if path in _libraries:
+            continue
+        _libraries[path] = None
+        try:
+            lib = ctypes.CDLL(path, mode=mode)
+        except OSError:
+            continue
+        for set_name, get_name in _SYMBOLS:
+            if hasattr(lib, set_name) and hasattr(lib, get_name):
+                setter, getter = getattr(lib, set_name), getattr(lib, get_name)
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                _libraries[path] = (setter, getter)
+                break
+    return [functions for functions in _libraries.values() if functions is not None]
 
 
 def limit_threads(n: int) -> list[tuple[Any, int]]:

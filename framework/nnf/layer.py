@@ -69,6 +69,7 @@ def _json_safe(value: Any) -> Any:
 
 
 _EAGER_BUILD: ContextVar[bool] = ContextVar("nnf_eager_build", default=True)
+_ZERO_INIT: ContextVar[bool] = ContextVar("nnf_zero_init", default=False)  # see replica()
 
 
 @contextmanager
@@ -234,7 +235,11 @@ class Layer:
         self.require_built()
         with deferred_build():
             twin = type(self).from_config(self.get_config())
-        twin.build(self.in_shape, rng=np.random.default_rng(0), dtype=self.dtype)
+        token = _ZERO_INIT.set(True)  # the twin's own weights are dropped: skip drawing them
+        try:
+            twin.build(self.in_shape, rng=np.random.default_rng(0), dtype=self.dtype)
+        finally:
+            _ZERO_INIT.reset(token)
         twin.params, twin.state = self.params, self.state
         twin.name = self.name
         twin.needs_input_gradient = self.needs_input_gradient
@@ -345,6 +350,8 @@ def init_array(
     dtype: np.dtype,
 ) -> np.ndarray:
     """Draw weights: ``glorot``/``he`` are scaled normals, ``normal`` is the tutorial's randn."""
+    if _ZERO_INIT.get():  # a replica's placeholder, replaced by shared weights: no draws
+        return np.zeros(shape, dtype=dtype)
     if init == "normal":
         scale = 1.0
     elif init == "glorot":

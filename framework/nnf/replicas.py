@@ -4,16 +4,19 @@ Part 0 of every batch runs through the model's own layers on the calling thread,
 parts through twins (``Layer.replica``: same parameter arrays, own gradients and buffers) on
 the pool of ``nnf.threads``. Forward returns the parts' outputs joined; backward takes the
 whole batch's output gradient, splits it the same way, and adds each twin's parameter
-gradients into the model's in part order, so a run is reproducible (it differs from a run on
-one thread only by float rounding in those sums and in BLAS).
+gradients into the model's in part order, so a run is reproducible with the same thread
+count. It differs from a run on one thread by float rounding in those sums, and, with
+Dropout, in the masks: each part draws from its own stream (seeded from seed, epoch, layer
+and part), so the same seed trains bit for bit the same only with the same NNF_NUM_THREADS.
 
 Used only when every layer is ``samples_independent``: then splitting a batch changes no
-result but for rounding.
+result but for rounding and random draws.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -42,39 +45,52 @@ def data_parallel(
     else None; inside, BLAS runs on one thread (``threads.parallel_section``).
 
     ``processes``: run the parts after the first in worker processes (``nnf.workers``) where
-    possible, as ``fit`` does: training makes many small NumPy calls per sample, and threads
-    then wait for the GIL (1.24x faster in processes for LeNet-5); ``predict`` keeps threads,
-    which were faster there (the workers' start-up is not repaid over a few chunks).
+    possible, as ``fit`` does for long enough runs: training makes many small NumPy calls per
+    sample, and threads then wait for the GIL (1.24x faster in processes for LeNet-5);
+    ``predict`` keeps threads, which were faster there (a worker's start-up is not repaid over
+    a few chunks). One block at a time per process uses workers; others get threads.
     """
-    global _process_sections
     if batch_size < 2 * MIN_PART or threads.thread_count() < 2 or not splittable(layers):
         yield None
         return
     with threads.parallel_section() as n:
         if n < 2:
             yield None
-        elif processes and _use_processes():
-            replicas = ProcessReplicas(layers, n, batch_size, MIN_PART)
-            _process_sections += 1
+        elif processes and _claim_processes():
             try:
-                yield replicas
+                replicas = ProcessReplicas(layers, n, batch_size, MIN_PART)
+                try:
+                    yield replicas
+                finally:
+                    replicas.close()
             finally:
-                _process_sections -= 1
-                replicas.close()
+                _release_processes()
         else:
             yield Replicas(layers, n)
 
 
-_process_sections = 0  # open data_parallel blocks using worker processes
+_process_lock = threading.Lock()
+_process_busy = False  # a data_parallel block of this process is using worker processes
 
 
-def _use_processes() -> bool:
-    """Worker processes unless ``NNF_PARALLEL=threads``, fork is unavailable, or this is a
-    block inside another that already uses them."""
+def _claim_processes() -> bool:
+    """Take the right to start workers unless ``NNF_PARALLEL=threads``, fork is unavailable,
+    or another block (a nested ``evaluate``, another thread's ``fit``) holds it."""
+    global _process_busy
     mode = os.environ.get("NNF_PARALLEL", "").strip().lower() or "processes"
     if mode not in ("processes", "threads"):
         raise ConfigError(f"NNF_PARALLEL must be 'processes' or 'threads', got {mode!r}")
-    return mode == "processes" and _process_sections == 0 and fork_available()
+    with _process_lock:
+        if mode == "threads" or _process_busy or not fork_available():
+            return False
+        _process_busy = True
+        return True
+
+
+def _release_processes() -> None:
+    global _process_busy
+    with _process_lock:
+        _process_busy = False
 
 
 class Replicas:

@@ -16,7 +16,8 @@ so threads are used only while BLAS runs on one thread: when ``OPENBLAS_NUM_THRE
 which sets OpenBLAS to one thread for its duration when neither variable is set.
 
 ``NNF_NUM_THREADS`` sets the number of threads (read once); 1 turns all of this off.
-Default: ``min(2, os.cpu_count())``: two is what was measured (benchmarks/README.md).
+Default: two, or one if the process may only run on one CPU (affinity mask): two is what
+was measured (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ _saved_blas: list[tuple[object, int]] = []
 
 
 def thread_count() -> int:
-    """Threads nnf may use: ``NNF_NUM_THREADS``, else ``min(2, os.cpu_count())``."""
+    """Threads nnf may use: ``NNF_NUM_THREADS``, else ``min(2, usable CPUs)``."""
     global _threads
     if _threads is None:
         raw = os.environ.get("NNF_NUM_THREADS", "").strip()
@@ -51,8 +52,16 @@ def thread_count() -> int:
                 raise ConfigError(f"NNF_NUM_THREADS must be a positive integer, got {raw!r}")
             _threads = int(raw)
         else:
-            _threads = min(2, os.cpu_count() or 1)
+            _threads = min(2, _usable_cpus())
     return _threads
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. under taskset), else the count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _blas_env() -> str:

@@ -2,19 +2,20 @@
 
 Threads contend for the GIL at every NumPy call: two halves of a LeNet-5 batch took
 1.33-1.55x the time of one half alone on two threads, 1.08-1.30x with one half in a worker
-process (``benchmarks/split_overhead.py``; the rest is the two cores sharing caches).
-So where ``fork`` is safe, ``data_parallel`` runs parts 1.. of each batch in forked workers:
+process (``benchmarks/split_overhead.py``; the rest is the two cores sharing caches). So where
+``fork`` is available, ``fit`` runs parts 1.. of each batch in forked workers:
 
-* the model's parameters move into shared memory for the duration (values copied back into
-  the original arrays at the end, so references held by the caller stay valid); an optimizer
-  step in the parent is seen by every worker, as it updates them in place;
-* each worker holds twins of the layers (``Layer.replica``), with gradients in shared memory
-  that the parent adds into the model's and zeroes, in part order (reproducible);
+* the parent keeps its own arrays; before every forward it copies the layers' current
+  ``params`` and ``state`` into shared memory, which the workers' layers use (so optimizer
+  steps, restores and edits made between batches all reach the workers);
+* each worker holds twins of the layers (``Layer.replica``), built after its layers were
+  pointed at the shared arrays, with gradients in shared memory that the parent adds into the
+  model's and zeroes, in part order (reproducible);
 * inputs, outputs and output gradients of each part pass through shared buffers; a pipe per
-  direction carries one small command or reply per step.
+  direction carries one small command or reply at a time.
 
-A worker never returns into the caller's code: it leaves with ``os._exit`` when told to,
-when the parent closes its pipe, or if the parent dies. Errors in a worker come back as a
+A worker never returns into the caller's code: it leaves with ``os._exit`` when the parent
+closes its pipe, or dies with the parent. Its errors, start-up included, come back as a
 ``TrainingError`` naming the cause.
 """
 
@@ -27,7 +28,6 @@ import signal
 import struct
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,17 +37,24 @@ from . import threads
 from .errors import TrainingError
 from .layer import Layer
 
-_COMMAND = struct.Struct("<BqqQQ")  # op, n, flag / start, seed, epoch
-_FORWARD, _BACKWARD, _RESEED, _STOP = 1, 2, 3, 4
+_COMMAND = struct.Struct("<BqqI")  # op, n (samples or epoch), flag (mode bits or start), payload
+_FORWARD, _BACKWARD, _RESEED = 1, 2, 3
+_OK, _ERROR = b"k", b"e"
 _ALIGN = 64
+
+# Seconds to poll a pipe before sleeping on it. A process asleep in read() is woken late on
+# a VM (tens of µs per wake-up, two per step); polling through the short gaps of a training
+# step (the worker between commands, the parent for the worker's reply) avoids that.
+WORKER_SPIN = 0.002
+PARENT_SPIN = 0.01
+
+_in_worker = False
+_worker_fds: set[int] = set()  # pipe ends this process holds for its workers
 
 
 def fork_available() -> bool:
     """Whether worker processes can be used here: Linux with ``os.fork``, not in a worker."""
     return sys.platform.startswith("linux") and hasattr(os, "fork") and not _in_worker
-
-
-_in_worker = False
 
 
 def _padded_size(shape: tuple[int, ...], dtype: np.dtype) -> int:
@@ -70,18 +77,56 @@ class _Shared:
             offset += size
 
 
+def _read_exact(fd: int, size: int, spin: float = 0.0) -> bytes:
+    """``size`` bytes from non-blocking pipe ``fd`` (fewer at end of file); polls for
+    ``spin`` seconds, then sleeps until data comes."""
+    data = b""
+    deadline = time.perf_counter() + spin
+    poller: Any = None
+    while len(data) < size:
+        try:
+            chunk = os.read(fd, size - len(data))
+        except BlockingIOError:
+            if time.perf_counter() < deadline:
+                os.sched_yield()  # let another process have this CPU if it wants it
+                continue
+            if poller is None:
+                poller = select.poll()  # no FD_SETSIZE limit, unlike select.select
+                poller.register(fd, select.POLLIN)
+            poller.poll()
+            continue
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _error_reply(exc: BaseException) -> bytes:
+    message = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:8192]
+    return _ERROR + struct.pack("<I", len(message)) + message
+
+
 class _Worker:
     """The parent's handle on one worker: its pid, pipes and shared buffers."""
 
-    def __init__(self, pid: int, commands: int, replies: int, buffers: dict[str, Any]) -> None:
+    def __init__(self, pid: int, commands: int, replies: int, io: dict[str, Any]) -> None:
         self.pid, self.commands, self.replies = pid, commands, replies
-        self.x, self.out, self.grad = buffers["x"], buffers["out"], buffers["grad"]
-        self.grads: list[dict[str, np.ndarray]] = buffers["grads"]
-        self.memory = buffers["memory"]  # keeps the shared mapping alive
+        self.x, self.out, self.grad = io["x"], io["out"], io["grad"]
+        self.grads: list[dict[str, np.ndarray]] = io["grads"]
+        self.memory = io["memory"]  # keeps the shared mapping alive
         self.busy = False
 
-    def send(self, op: int, n: int = 0, flag: int = 0, seed: int = 0, epoch: int = 0) -> None:
-        os.write(self.commands, _COMMAND.pack(op, n, flag, seed, epoch))
+    def send(self, op: int, n: int = 0, flag: int = 0, payload: bytes = b"") -> None:
+        try:
+            _write_all(self.commands, _COMMAND.pack(op, n, flag, len(payload)) + payload)
+        except OSError:  # EPIPE: it is gone
+            raise TrainingError(_DIED) from None
         self.busy = True
 
     def wait(self) -> None:
@@ -90,45 +135,22 @@ class _Worker:
             return
         self.busy = False
         reply = _read_exact(self.replies, 1, PARENT_SPIN)
-        if reply == b"k":
+        if reply == _OK:
             return
-        if reply == b"e":
+        if reply == _ERROR:
             (size,) = struct.unpack("<I", _read_exact(self.replies, 4))
             message = _read_exact(self.replies, size).decode("utf-8", "replace")
             raise TrainingError(f"a worker process failed: {message}")
-        raise TrainingError("a worker process died; set NNF_PARALLEL=threads to train without")
+        raise TrainingError(_DIED)
 
 
-# Seconds to poll a pipe before sleeping on it. A process asleep in read() is woken late on
-# a VM (tens of µs per wake-up, two per step); polling through the short gaps of a training
-# step (the worker between commands, the parent for the worker's reply) avoids that.
-WORKER_SPIN = 0.005
-PARENT_SPIN = 0.05
-
-
-def _read_exact(fd: int, size: int, spin: float = 0.0) -> bytes:
-    """``size`` bytes from pipe ``fd`` (fewer at end of file); polls for ``spin`` seconds
-    before blocking. ``fd`` must be non-blocking."""
-    data = b""
-    deadline = time.perf_counter() + spin
-    while len(data) < size:
-        try:
-            chunk = os.read(fd, size - len(data))
-        except BlockingIOError:
-            if time.perf_counter() > deadline:
-                select.select([fd], [], [])
-            continue
-        if not chunk:
-            return data
-        data += chunk
-    return data
+_DIED = "a worker process died; set NNF_PARALLEL=threads to train without worker processes"
 
 
 class ProcessReplicas:
     """Parts 1.. of each batch in forked workers, part 0 on the model's own layers.
 
-    Same interface as ``nnf.replicas.Replicas``; ``close()`` ends the workers and puts the
-    parameters back into their original arrays.
+    Same interface as ``nnf.replicas.Replicas``; ``close()`` ends the workers.
     """
 
     def __init__(
@@ -137,44 +159,22 @@ class ProcessReplicas:
         self.layers = list(layers)
         self.min_part = min_part  # a batch smaller than two of these is not split
         self.bounds: list[tuple[int, int]] = []
-        self._originals = [dict(layer.params) for layer in self.layers]
-        params = [(k, p) for layer in self.layers for k, p in layer.params.items()]
-        shared = _Shared([(p.shape, p.dtype) for _, p in params])
-        it = iter(shared.arrays)
-        for layer in self.layers:
-            for k, p in list(layer.params.items()):
-                s = next(it)
-                s[...] = p
-                layer.params[k] = s
-        self._params_memory = shared
+        self.workers: list[_Worker] = []
+        # shared copies of every params/state array, refreshed by the parent before each forward
+        tables = [(i, name) for i in range(len(self.layers)) for name in ("params", "state")]
+        keys = [(i, name, k) for i, name in tables for k in getattr(self.layers[i], name)]
+        arrays = [getattr(self.layers[i], name)[k] for i, name, k in keys]
+        self._weights = _Shared([(a.shape, a.dtype) for a in arrays])
+        self._sources = list(zip(keys, self._weights.arrays))
+        self._publish()
         part = -(-max_batch // parts)
         first, last = self.layers[0], self.layers[-1]
-        dtype = first.dtype
-        self.workers: list[_Worker] = []
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
+            if stream is not None:
+                stream.flush()
         try:
-            grads_specs = [
-                (g.shape, g.dtype) for layer in self.layers for g in layer.grads.values()
-            ]
             for index in range(1, parts):
-                specs = [
-                    ((part, *(first.in_shape or ())), dtype),
-                    ((part, *(last.out_shape or ())), dtype),
-                    ((part, *(last.out_shape or ())), dtype),
-                    *grads_specs,
-                ]
-                mem = _Shared(specs)
-                arrays = iter(mem.arrays[3:])
-                grads = [{k: next(arrays) for k in layer.grads} for layer in self.layers]
-                buffers = {
-                    "x": mem.arrays[0],
-                    "out": mem.arrays[1],
-                    "grad": mem.arrays[2],
-                    "grads": grads,
-                    "memory": mem,
-                }
-                self.workers.append(self._start(index, buffers))
+                self._start(index, part, first, last)
         except BaseException:
             self.close()
             raise
@@ -183,46 +183,69 @@ class ProcessReplicas:
     def parts(self) -> int:
         return len(self.workers) + 1
 
-    def _start(self, index: int, buffers: dict[str, Any]) -> _Worker:
+    def _publish(self) -> None:
+        """Copy the layers' current parameters and state where the workers read them."""
+        for (i, name, k), shared in self._sources:
+            np.copyto(shared, getattr(self.layers[i], name)[k])
+
+    def _start(self, index: int, part: int, first: Layer, last: Layer) -> None:
+        """Fork worker ``index`` and wait until it has built its twins."""
+        dtype = first.dtype
+        grads = [(g.shape, g.dtype) for layer in self.layers for g in layer.grads.values()]
+        memory = _Shared(
+            [
+                ((part, *(first.in_shape or ())), dtype),
+                ((part, *(last.out_shape or ())), dtype),
+                ((part, *(last.out_shape or ())), dtype),
+                *grads,
+            ]
+        )
+        it = iter(memory.arrays[3:])
+        io = {
+            "x": memory.arrays[0],
+            "out": memory.arrays[1],
+            "grad": memory.arrays[2],
+            "grads": [{k: next(it) for k in layer.grads} for layer in self.layers],
+            "memory": memory,
+        }
         commands_r, commands_w = os.pipe()
         replies_r, replies_w = os.pipe()
         os.set_blocking(commands_r, False)  # read with polling (see _read_exact)
         os.set_blocking(replies_r, False)
-        with warnings.catch_warnings():
-            # Python >= 3.12 warns when forking with threads alive (nnf's idle pool may be):
-            # the worker only runs NumPy on its own data and never touches those threads.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        pid = os.fork()
         if pid == 0:  # the worker: never returns
             status = 1
             try:
-                os.close(commands_w)
-                os.close(replies_r)
-                for w in self.workers:  # the other workers' pipes are not ours
-                    os.close(w.commands)
-                    os.close(w.replies)
-                _serve(self.layers, index, buffers, commands_r, replies_w)
+                for fd in (commands_w, replies_r, *_worker_fds):  # not its to hold open
+                    os.close(fd)
+                _serve(self.layers, self._sources, index, io, commands_r, replies_w)
                 status = 0
             finally:
                 os._exit(status)
         os.close(commands_r)
         os.close(replies_w)
-        return _Worker(pid, commands_w, replies_r, buffers)
+        _worker_fds.update((commands_w, replies_r))
+        worker = _Worker(pid, commands_w, replies_r, io)
+        self.workers.append(worker)  # closed with the others if start-up fails
+        worker.busy = True  # its first reply says whether it started
+        worker.wait()
 
     def reseed(self, seed: int, epoch: int) -> None:
+        """Give the workers' twins their random streams for the epoch (dropout masks)."""
         for w in self.workers:
-            w.send(_RESEED, seed=seed, epoch=epoch)
-        for w in self.workers:
-            w.wait()
+            w.send(_RESEED, epoch, 0, str(seed).encode())
+        self._wait_all()
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """The model's output for batch ``x``; parts 1.. computed by the workers meanwhile."""
         n = len(x)
         self.bounds = threads.split(n, self.parts if n >= 2 * self.min_part else 1)
-        flag = self.layers[0].needs_input_gradient
+        flag = int(training) | int(self.layers[0].needs_input_gradient) << 1
+        if len(self.bounds) > 1:
+            self._publish()
         for w, (a, b) in zip(self.workers, self.bounds[1:]):
             w.x[: b - a] = x[a:b]
-            w.send(_FORWARD, b - a, int(training) | (int(flag) << 1))
+            w.send(_FORWARD, b - a, flag)
         a, b = self.bounds[0]
         try:
             out = x[a:b]
@@ -266,24 +289,21 @@ class ProcessReplicas:
             raise error
 
     def close(self) -> None:
-        """End the workers and move the parameters back into their original arrays."""
+        """End the workers: each reads end of file on its command pipe and exits."""
         for w in self.workers:
             for fd in (w.commands, w.replies):
+                _worker_fds.discard(fd)
                 try:
-                    os.close(fd)  # the worker reads EOF and exits
+                    os.close(fd)
                 except OSError:
                     pass
         for w in self.workers:
             _reap(w.pid)
         self.workers = []
-        for layer, originals in zip(self.layers, self._originals):
-            for k, original in originals.items():
-                original[...] = layer.params[k]
-                layer.params[k] = original
 
 
 def _reap(pid: int) -> None:
-    """Wait for a worker to exit (it does at EOF); kill it if it has not within 5 s."""
+    """Wait for a worker to exit (it does at end of file); kill it if it has not within 5 s."""
     deadline = time.monotonic() + 5
     while True:
         try:
@@ -300,24 +320,37 @@ def _reap(pid: int) -> None:
 
 
 def _serve(
-    layers: list[Layer], index: int, buffers: dict[str, Any], commands: int, replies: int
+    layers: list[Layer],
+    sources: list[tuple[tuple[int, str, str], np.ndarray]],
+    index: int,
+    io: dict[str, Any],
+    commands: int,
+    replies: int,
 ) -> None:
-    """The worker's loop: run each command on twins of ``layers`` until told to stop."""
+    """The worker's loop: run each command on twins of ``layers`` until the pipe closes."""
     global _in_worker
     _in_worker = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     threads._local.busy = True  # no threads of its own inside a worker
-    twins = [layer.replica() for layer in layers]
-    for twin, shared in zip(twins, buffers["grads"]):
-        for k, g in shared.items():
-            g.fill(0)
-            twin.grads[k] = g
-    x, out_buf, grad_buf = buffers["x"], buffers["out"], buffers["grad"]
+    try:
+        for (i, name, k), shared in sources:  # this process's layers read the shared copies
+            getattr(layers[i], name)[k] = shared
+        twins = [layer.replica() for layer in layers]
+        for twin, shared_grads in zip(twins, io["grads"]):
+            for k, g in shared_grads.items():
+                g.fill(0)
+                twin.grads[k] = g
+    except BaseException as exc:
+        _write_all(replies, _error_reply(exc))
+        return
+    _write_all(replies, _OK)
+    x, out_buf, grad_buf = io["x"], io["out"], io["grad"]
     while True:
         header = _read_exact(commands, _COMMAND.size, WORKER_SPIN)
         if len(header) < _COMMAND.size:
             return  # the parent closed the pipe (or died)
-        op, n, flag, seed, epoch = _COMMAND.unpack(header)
+        op, n, flag, size = _COMMAND.unpack(header)
+        payload = _read_exact(commands, size) if size else b""
         try:
             if op == _FORWARD:
                 twins[0].needs_input_gradient = bool(flag & 2)
@@ -330,11 +363,10 @@ def _serve(
                 for twin in reversed(twins[:flag]):
                     grad = twin.backward(grad)
             elif op == _RESEED:
+                seed = int(payload.decode())
                 for i, twin in enumerate(twins):
-                    twin.rng = np.random.default_rng([seed, epoch, 1, i, index])
-            elif op == _STOP:
-                return
-            os.write(replies, b"k")
+                    twin.rng = np.random.default_rng([seed, n, 1, i, index])
+            reply = _OK
         except BaseException as exc:  # reported to the parent, which raises it
-            message = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:8192]
-            os.write(replies, b"e" + struct.pack("<I", len(message)) + message)
+            reply = _error_reply(exc)
+        _write_all(replies, reply)

@@ -158,7 +158,7 @@ class Convolutional(Layer):
         padded = self._buffer("_padded", geo.padded_shape(n), x.dtype) if geo.padded else None
         xp = geo.pad(batch, out=padded)
         y = np.empty((n, d, geo.out_h, geo.out_w), dtype=x.dtype)
-        step = min(n, SUB_BATCH)
+        step = max(1, min(n, SUB_BATCH))  # an empty batch runs no block
 
         def run(group: int, start: int, stop: int) -> None:
             for a in range(start, stop, step):
@@ -215,7 +215,7 @@ class Convolutional(Layer):
         transposed = kernels.reshape(d, -1).T  # (C*k*k, D)
         xp = self._padded_input
         n, length = g.shape[0], geo.length
-        step = min(n, SUB_BATCH)
+        step = max(1, min(n, SUB_BATCH))
         reuse = self._cols_valid and n <= step
         self._cols_valid = reuse  # a rebuild of several blocks leaves only the last one
         dxp = np.zeros(geo.padded_shape(n), dtype=g.dtype) if with_input else None
@@ -251,7 +251,10 @@ class Convolutional(Layer):
         total = parts[0]
         for other in parts[1:]:
             total += other
-        d_kernels = (total if self._batch_major else total.T).reshape(kernels.shape)
+        if total is None:  # an empty batch
+            d_kernels = np.zeros_like(kernels)
+        else:
+            d_kernels = (total if self._batch_major else total.T).reshape(kernels.shape)
         d_biases = g.sum(axis=0) if self.bias == "position" else g.sum(axis=(0, 2, 3))
         if dxp is None:
             return d_kernels, d_biases, None

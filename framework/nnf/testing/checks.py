@@ -19,7 +19,9 @@ save_load  a Sequential holding the layer, trained one step, survives ``nnf.io.d
            bit for bit: config, params, state and predictions, in float32 and float64
 replica    (layers with ``samples_independent``) a batch split between the layer and its
            ``replica()`` gives the whole batch's outputs, input gradient and, summed, parameter
-           gradients; the twin shares ``params``/``state`` and writes no ``state`` in training
+           gradients, in inference and (unless it draws random numbers) training mode; the
+           twin shares ``params``/``state``, follows arrays put into ``params`` before it was
+           made, and writes no ``state`` in training
 
 Random layers (dropout): every training forward gets a Generator with the same seed, so the
 gradient check sees the same mask each time. Stateful layers (running statistics): the state
@@ -378,43 +380,84 @@ def check_save_load(case: Case) -> None:
 
 
 # ------------------------------------------------------------------------- replica
-def check_replica(case: Case) -> None:
-    if not type(case.make("float64")).samples_independent:
-        case.notes.append("replica: samples_independent is off, models with it use one thread")
-        return
+def _split_difference(case: Case, training: bool) -> str | None:
+    """Run a batch whole and split between a layer and its replica; name what differs."""
     whole, split = case.make("float64"), case.make("float64")
     twin = split.replica()
-    if twin.params is not split.params or twin.state is not split.state:
-        raise CheckFailed(
-            "replica() must share the layer's params and state dicts (twin.params = "
-            "self.params), so that an optimizer step shows in every twin"
-        )
-    if any(twin.grads[k] is split.grads[k] for k in split.grads):
-        raise CheckFailed("replica() must give the twin gradient arrays of its own")
     x = case.batch(max(case.batch_size, 2))
     half = len(x) // 2
-    weights = case.rng(7).standard_normal(case.forward(whole, x, False).shape)
+    state = snapshot(whole.state)
+    out_whole = case.forward(whole, x, training)
+    weights = case.rng(7).standard_normal(out_whole.shape)
     for layer in (whole, split, twin):
         layer.zero_grad()
     dx_whole = np.asarray(whole.backward(weights.copy()))
-    parts = [(split, x[:half], weights[:half]), (twin, x[half:], weights[half:])]
     outs, dxs = [], []
-    for layer, xs, ws in parts:
-        outs.append(case.forward(layer, xs, False))
+    for layer, xs, ws in ((split, x[:half], weights[:half]), (twin, x[half:], weights[half:])):
+        restore(split.state, state)
+        outs.append(case.forward(layer, xs, training))
         dxs.append(np.asarray(layer.backward(ws.copy())))
-    pairs = [("output", case.forward(whole, x, False), np.concatenate(outs))]
+    pairs = [("output", out_whole, np.concatenate(outs))]
     pairs.append(("input gradient", dx_whole, np.concatenate(dxs)))
     pairs += [(f"grads[{k!r}]", g, split.grads[k] + twin.grads[k]) for k, g in whole.grads.items()]
     for what, a, b in pairs:
         scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-12)
         if not float(np.max(np.abs(a - b), initial=0.0)) / scale <= 1e-9:
+            return what
+    return None
+
+
+def check_replica(case: Case) -> None:
+    if not type(case.make("float64")).samples_independent:
+        case.notes.append("replica: samples_independent is off, models with it use one thread")
+        return
+    layer = case.make("float64")
+    twin = layer.replica()
+    if twin.params is not layer.params or twin.state is not layer.state:
+        raise CheckFailed(
+            "replica() must share the layer's params and state dicts (twin.params = "
+            "self.params), so that an optimizer step shows in every twin"
+        )
+    if any(twin.grads[k] is layer.grads[k] for k in layer.grads):
+        raise CheckFailed("replica() must give the twin gradient arrays of its own")
+    # Worker processes point a layer's params at shared arrays, then make the replica: it
+    # must compute with the arrays params holds then, not ones cached at build time.
+    x = case.batch()
+    moved = case.make("float64")
+    for k, p in moved.params.items():
+        moved.params[k] = p * 1.5 + 0.25
+    reference = case.make("float64")
+    for p in reference.params.values():
+        p *= 1.5
+        p += 0.25
+    if not np.allclose(case.forward(moved.replica(), x, False), case.forward(reference, x, False)):
+        raise CheckFailed(
+            "a replica made after layer.params[k] was replaced computes with the old arrays: "
+            "read weights from self.params[k] on every call (or re-derive cached references "
+            "in an overridden replica())"
+        )
+    modes = [False]
+    probe = case.make("float64")
+    probe.rng = case.rng(8)
+    random_in_training = not np.array_equal(
+        np.array(probe.forward(x.copy(), training=True)), case.forward(probe, x, True)
+    )
+    if random_in_training:  # masks drawn for half a batch differ from a whole batch's
+        case.notes.append("replica: training mode draws random numbers, compared in inference")
+    else:
+        modes.append(True)
+    for training in modes:
+        what = _split_difference(case, training)
+        if what is not None:
+            mode = "training" if training else "inference"
             raise CheckFailed(
-                f"{what} of a batch split between the layer and its replica differs from the "
-                "whole batch's: set samples_independent = False if samples interact"
+                f"{what} of a batch split between the layer and its replica ({mode} mode) "
+                "differs from the whole batch's: set samples_independent = False if samples "
+                "interact"
             )
-    state = snapshot(split.state)
+    state = snapshot(layer.state)
     case.forward(twin, x, True)
-    if same_bits(state, split.state):
+    if same_bits(state, layer.state):
         raise CheckFailed(
             "a training forward changed state: layers that update state (running statistics) "
             "must keep samples_independent = False"
