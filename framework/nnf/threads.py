@@ -107,9 +107,10 @@ def parallel_section() -> Iterator[int]:
 
 
 def _reset() -> None:
-    # A forked child inherits the pool object but not its threads: start afresh there.
-    global _threads, _pool, _sections
-    _threads, _pool, _sections = None, None, 0
+    # A forked child inherits the pool object but not its threads (and maybe a lock another
+    # thread held): start afresh there.
+    global _threads, _pool, _sections, _sections_lock
+    _threads, _pool, _sections, _sections_lock = None, None, 0, threading.Lock()
     _saved_blas.clear()
 
 
