@@ -225,12 +225,14 @@ class Layer:
         return input_gradient
 
     def replica(self) -> Layer:
-        """A twin for another thread: the same config and the *same* ``params`` and ``state``
-        dicts (updates show in both), but its own ``grads`` and work buffers.
+        """A twin for another thread or worker process: the same config and the *same*
+        ``params`` and ``state`` dicts (updates show in both), but its own ``grads`` and work
+        buffers.
 
-        Used by ``fit``/``predict`` for layers with ``samples_independent``. The default
-        rebuilds the layer from its config; override it if ``_build`` keeps references to its
-        parameter arrays outside ``params``.
+        Used by ``fit``/``predict`` for layers with ``samples_independent``; in a worker
+        process, ``params[k]`` already holds shared-memory arrays when this is called. The
+        default rebuilds the layer from its config (no weights drawn); override it if
+        ``_build`` keeps references to its parameter arrays outside ``params``.
         """
         self.require_built()
         with deferred_build():

@@ -96,8 +96,9 @@ def train_step(
 ) -> tuple[float, np.ndarray]:
     """One mini-batch: forward, loss, backward, update. Returns (loss, predictions).
 
-    With ``replicas`` the batch is split over threads for forward and backward; the loss and
-    its gradient are still computed on the whole batch, so any loss works unchanged.
+    With ``replicas`` the batch is split over threads or worker processes for forward and
+    backward; the loss and its gradient are still computed on the whole batch, so any loss
+    works unchanged.
     """
     if replicas is not None:
         pred = replicas.forward(model._as_batch(xb), training=True)
