@@ -26,7 +26,7 @@ import nnf_side
 from nnf import allocator, threads
 from nnf.layer import input_gradient_unused
 from nnf.losses import SoftmaxCrossEntropy
-from nnf.replicas import MIN_PART, Replicas
+from nnf.replicas import Replicas, min_part
 from nnf.workers import ProcessReplicas, fork_available
 
 
@@ -44,7 +44,7 @@ def median_ms(fn: Callable[[], object], steps: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--batch", type=int, default=2 * MIN_PART)
+    p.add_argument("--batch", type=int, default=64)
     args = p.parse_args(argv)
     allocator.tune()
     model = nnf_side.lenet5(0)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             ("two halves on two threads", median_ms(split(Replicas(model.layers, 2)), args.steps))
         )
         if fork_available():
-            workers = ProcessReplicas(model.layers, 2, args.batch, MIN_PART)
+            workers = ProcessReplicas(model.layers, 2, args.batch, min_part(model.layers))
             try:
                 rows.append(
                     ("two halves, one in a worker process", median_ms(split(workers), args.steps))

@@ -17,7 +17,7 @@ from nnf import Sequential, blas, threads, training, workers
 from nnf.errors import ConfigError, TrainingError
 from nnf.layer import Layer
 from nnf.layers import Convolutional, Dense, Dropout, Flatten, MaxPool2D, ReLU, Softmax
-from nnf.replicas import MIN_PART, Replicas, data_parallel
+from nnf.replicas import MIN_PART, PARAMS_PER_SAMPLE, Replicas, data_parallel, min_part
 from nnf.workers import ProcessReplicas
 
 CPUS = min(2, os.cpu_count() or 1)
@@ -363,6 +363,18 @@ def test_data_parallel_only_for_batches_worth_splitting(use_threads) -> None:
     use_threads(1)
     with data_parallel(layers, 2 * MIN_PART) as replicas:
         assert replicas is None
+
+
+def test_models_with_many_weights_per_sample_need_larger_parts(use_threads) -> None:
+    # one big product (OpenBLAS threads it well) and many weights to copy and sum per step
+    use_threads(2)
+    model = Sequential([Dense(output_size=100)], input_shape=(4096,)).build(seed=0)
+    least = min_part(model.layers)
+    assert least == -(-(4096 * 100 + 100) // PARAMS_PER_SAMPLE) > MIN_PART
+    with data_parallel(model.layers, 2 * least - 1) as replicas:
+        assert replicas is None
+    with data_parallel(model.layers, 2 * least) as replicas:
+        assert replicas is not None and replicas.least == least
 
 
 # ------------------------------------------------------------------- worker processes

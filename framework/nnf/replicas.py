@@ -27,9 +27,19 @@ from .errors import ConfigError
 from .layer import Layer
 from .workers import ProcessReplicas, fork_available
 
-# Samples per part below which a split costs more than it gains: at batch 32 the tutorial
-# CNN ran 1.3x faster unsplit, with OpenBLAS's own threads on its 3380x100 layer.
-MIN_PART = 32
+# A split pays when each part has enough samples to work on, and more so the more weights
+# it must copy and sum per step. Measured (fit, processes): LeNet-5 (62k weights) at batch 32
+# 1.46x faster in two parts of 16, at batch 16 not faster in parts of 8; the tutorial CNN
+# (342k weights, one 3380x100 product OpenBLAS threads well) 0.89-0.91x split at batch 32 to
+# 128. So parts get at least MIN_PART samples and one per PARAMS_PER_SAMPLE weights.
+MIN_PART = 16
+PARAMS_PER_SAMPLE = 4096
+
+
+def min_part(layers: Sequence[Layer]) -> int:
+    """The fewest samples a part of a split batch may have for these layers."""
+    weights = sum(int(p.size) for layer in layers for p in layer.params.values())
+    return max(MIN_PART, -(-weights // PARAMS_PER_SAMPLE))
 
 
 def splittable(layers: Sequence[Layer]) -> bool:
@@ -50,7 +60,11 @@ def data_parallel(
     ``predict`` keeps threads, which were faster there (a worker's start-up is not repaid over
     a few chunks). One block at a time per process uses workers; others get threads.
     """
-    if batch_size < 2 * MIN_PART or threads.thread_count() < 2 or not splittable(layers):
+    if threads.thread_count() < 2 or not splittable(layers):
+        yield None
+        return
+    least = min_part(layers)
+    if batch_size < 2 * least:
         yield None
         return
     with threads.parallel_section() as n:
@@ -58,7 +72,7 @@ def data_parallel(
             yield None
         elif processes and _claim_processes():
             try:
-                replicas = ProcessReplicas(layers, n, batch_size, MIN_PART)
+                replicas = ProcessReplicas(layers, n, batch_size, least)
                 try:
                     yield replicas
                 finally:
@@ -66,7 +80,7 @@ def data_parallel(
             finally:
                 _release_processes()
         else:
-            yield Replicas(layers, n)
+            yield Replicas(layers, n, least)
 
 
 _process_lock = threading.Lock()
@@ -96,7 +110,8 @@ def _release_processes() -> None:
 class Replicas:
     """``parts`` chains of layers: the model's own, then ``parts - 1`` chains of twins."""
 
-    def __init__(self, layers: Sequence[Layer], parts: int) -> None:
+    def __init__(self, layers: Sequence[Layer], parts: int, least: int | None = None) -> None:
+        self.least = min_part(layers) if least is None else least  # samples per part
         self.chains: list[list[Layer]] = [list(layers)]
         self.chains += [[layer.replica() for layer in layers] for _ in range(parts - 1)]
         self.bounds: list[tuple[int, int]] = []
@@ -114,7 +129,7 @@ class Replicas:
 
     def splits(self, n: int) -> bool:
         """Whether a batch of ``n`` samples is worth splitting."""
-        return n >= 2 * MIN_PART
+        return n >= 2 * self.least
 
     def reseed(self, seed: int, epoch: int) -> None:
         """Give each twin its own random stream for the epoch (dropout masks)."""
