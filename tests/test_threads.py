@@ -265,8 +265,7 @@ def test_split_batch_gives_the_whole_batch_gradients(use_threads) -> None:
     model.backward(grad, start=len(model.layers) - 1)
     serial = [g.copy() for layer in model.layers for g in layer.grads.values()]
     model.zero_grad()
-    replicas = Replicas.create(model.layers, 2)
-    assert replicas is not None
+    replicas = Replicas(model.layers, 2)
     out = replicas.forward(x, training=True)
     assert len(replicas.bounds) == 2 and replicas.bounds[0] == (0, 32)
     np.testing.assert_allclose(out, serial_out, rtol=1e-12)
@@ -303,8 +302,7 @@ def test_fit_on_two_threads_is_reproducible_with_dropout(use_threads) -> None:
 def test_small_batches_are_not_split(use_threads) -> None:
     use_threads(2)
     model = _lenet()
-    replicas = Replicas.create(model.layers, 2)
-    assert replicas is not None
+    replicas = Replicas(model.layers, 2)
     x, _ = _data(2 * MIN_PART - 1)
     replicas.forward(x, training=False)
     assert replicas.bounds == [(0, 2 * MIN_PART - 1)]

@@ -116,13 +116,6 @@ class Replicas:
         self.chains += [[layer.replica() for layer in layers] for _ in range(parts - 1)]
         self.bounds: list[tuple[int, int]] = []
 
-    @classmethod
-    def create(cls, layers: Sequence[Layer], threads_available: int) -> Replicas | None:
-        """Replicas for ``threads_available`` threads, or None when batches cannot be split."""
-        if threads_available < 2 or not splittable(layers):
-            return None
-        return cls(layers, threads_available)
-
     @property
     def parts(self) -> int:
         return len(self.chains)
