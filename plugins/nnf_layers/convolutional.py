@@ -38,7 +38,12 @@ from ._common import (
     positive_int,
 )
 
-SUB_BATCH = 32  # samples per im2col block: its columns stay in cache, work buffers stay small
+SUB_BATCH = 16  # most samples per im2col block: work buffers stay small
+# A block's columns are written, then read by the product (and rebuilt in backward): kept
+# within a core's L2 cache they are not fetched back from L3/memory, where the other core's
+# traffic competes. Batch-major layout only (LeNet-5's first layer: 5 samples a block); the
+# long layout's products lost more than they gained in short blocks (benchmarks/README.md).
+BLOCK_BYTES = 512 * 1024
 BATCH_MAJOR_MAX = 32  # C*k*k up to which the batch-major layout is used
 
 
@@ -158,12 +163,12 @@ class Convolutional(Layer):
         padded = self._buffer("_padded", geo.padded_shape(n), x.dtype) if geo.padded else None
         xp = geo.pad(batch, out=padded)
         y = np.empty((n, d, geo.out_h, geo.out_w), dtype=x.dtype)
-        step = max(1, min(n, SUB_BATCH))  # an empty batch runs no block
+        step = self._block_size(n)
 
         def run(group: int, start: int, stop: int) -> None:
             for a in range(start, stop, step):
                 b = min(a + step, stop)
-                cols = self._block_columns(group, xp, a, b, step)
+                cols = self._block_columns(group, xp, a, b)
                 if self._batch_major:  # (B, C*k*k, L) -> (B, D, L), already sample-major
                     out = self._buffer(f"_out{group}", (step, d, geo.length), x.dtype)[: b - a]
                     np.matmul(matrix, cols, out=out)
@@ -181,11 +186,25 @@ class Convolutional(Layer):
         self._cols_valid = n <= step
         return y[0] if single else y
 
-    def _block_columns(self, group: int, xp: np.ndarray, a: int, b: int, step: int) -> np.ndarray:
+    def _block_size(self, n: int) -> int:
+        """Samples per im2col block for a batch of ``n`` (at least 1: an empty batch runs no
+        block)."""
+        if not self._batch_major:  # its products want long blocks (measured slower in short)
+            return max(1, min(n, SUB_BATCH))
+        geo = self._geometry
+        per_sample = geo.channels * geo.k**2 * geo.length * self.dtype.itemsize
+        return max(1, min(n, SUB_BATCH, BLOCK_BYTES // per_sample))
+
+    def _block_columns(self, group: int, xp: np.ndarray, a: int, b: int) -> np.ndarray:
         """im2col of samples ``a:b`` of the padded batch ``xp`` into ``group``'s buffer:
-        (b-a, C*k*k, L) batch-major or (C*k*k, (b-a)*L) long (see ``_im2col``)."""
+        (b-a, C*k*k, L) batch-major or (C*k*k, (b-a)*L) long (see ``_im2col``).
+
+        The buffer holds the largest block either direction asks for: forward's blocks and
+        backward's (SUB_BATCH in the long layout), so it is not reallocated between them.
+        """
         geo = self._geometry
         rows = geo.channels * geo.k**2
+        step = max(self._block_size(SUB_BATCH), b - a)
         if self._batch_major:
             cols = self._buffer(f"_cols{group}", (step, rows, geo.length), xp.dtype)[: b - a]
             return geo.im2col_batched(xp[a:b], cols)
@@ -201,9 +220,10 @@ class Convolutional(Layer):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(dL/dkernels, dL/dbiases, dL/dx or None) for dL/dy of the last forward.
 
-        One pass over blocks of ``SUB_BATCH`` samples: each block's columns are rebuilt from
-        the kept padded input (cheaper than keeping a whole batch of them, which falls out
-        of the cache), then give that block's kernel gradient and input gradient.
+        One pass over blocks of up to ``SUB_BATCH`` samples, each giving its input gradient
+        in one product and col2im; its kernel gradient comes from columns rebuilt from the
+        kept padded input in the smaller blocks forward uses (cheaper than keeping a whole
+        batch of columns, which falls out of the cache).
         """
         out_shape = self.out_shape or ()
         shape = out_shape if self._single else (self.input.shape[0], *out_shape)
@@ -215,8 +235,10 @@ class Convolutional(Layer):
         transposed = kernels.reshape(d, -1).T  # (C*k*k, D)
         xp = self._padded_input
         n, length = g.shape[0], geo.length
-        step = max(1, min(n, SUB_BATCH))
-        reuse = self._cols_valid and n <= step
+        # Gradient blocks of up to SUB_BATCH samples (col2im's 25 passes cost per call), each
+        # taken in column blocks that stay in cache (as in forward) for the kernel gradient.
+        step, col_step = max(1, min(n, SUB_BATCH)), self._block_size(n)
+        reuse = self._cols_valid and n <= col_step
         self._cols_valid = reuse  # a rebuild of several blocks leaves only the last one
         dxp = np.zeros(geo.padded_shape(n), dtype=g.dtype) if with_input else None
 
@@ -224,22 +246,27 @@ class Convolutional(Layer):
             total = None
             for a in range(start, stop, step):
                 b = min(a + step, stop)
-                if reuse:
-                    cols = self._block_columns_kept(n)
-                else:
-                    cols = self._block_columns(group, xp, a, b, step)
                 matrix = self._gradient_block(group, g, a, b, step)
-                if self._batch_major:  # one (D, L) @ (L, C*k*k) product per sample, summed
-                    part = np.matmul(matrix, cols.transpose(0, 2, 1)).sum(axis=0)
-                    per_sample = matrix  # (B, D, L)
-                else:  # cols @ g.T (transposed below): BLAS runs it twice as fast as g @ cols.T
-                    part = _im2col.gram(cols, matrix)
-                    per_sample = matrix.reshape(d, b - a, length).transpose(1, 0, 2)
-                if total is None:
-                    total = part
-                else:
-                    total += part
+                for c in range(a, b, col_step):
+                    e = min(c + col_step, b)
+                    if reuse:
+                        cols = self._block_columns_kept(n)
+                    else:
+                        cols = self._block_columns(group, xp, c, e)
+                    if self._batch_major:  # one (D, L) @ (L, C*k*k) product per sample, summed
+                        part = np.matmul(matrix[c - a : e - a], cols.transpose(0, 2, 1))
+                        part = part.sum(axis=0)
+                    else:  # cols @ g.T (transposed below): BLAS runs it 2x faster than g @ cols.T
+                        part = _im2col.gram(cols, matrix[:, (c - a) * length : (e - a) * length])
+                    if total is None:
+                        total = part
+                    else:
+                        total += part
                 if dxp is not None:  # one (C*k*k, D) @ (D, L) product per sample + col2im
+                    if self._batch_major:
+                        per_sample = matrix  # (B, D, L)
+                    else:
+                        per_sample = matrix.reshape(d, b - a, length).transpose(1, 0, 2)
                     shape = (step, transposed.shape[0], length)
                     d_cols = self._buffer(f"_grad_cols{group}", shape, g.dtype)[: b - a]
                     np.matmul(transposed, per_sample, out=d_cols)

@@ -263,6 +263,25 @@ def test_both_column_layouts_in_sub_batches_match_correlate2d_and_gradients_chec
     check_gradients(layer, x, training=training)
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_column_blocks_smaller_than_gradient_blocks_match_correlate2d_and_gradients_check(
+    monkeypatch: pytest.MonkeyPatch, training: bool
+) -> None:
+    # batch-major columns in blocks of 2 samples (the cache budget) inside gradient blocks of
+    # 5 (SUB_BATCH): 7 samples give column blocks 0-2, 2-4, 4-5 | 5-7
+    monkeypatch.setattr(convolutional, "SUB_BATCH", 5)
+    layer = conv64((2, 7, 6), 3, 3, padding="same", bias="channel")
+    assert layer._batch_major
+    geo = layer._geometry
+    per_sample = geo.channels * geo.k**2 * geo.length * 8
+    monkeypatch.setattr(convolutional, "BLOCK_BYTES", 2 * per_sample + 1)
+    assert layer._block_size(7) == 2
+    x = np.random.default_rng(12).standard_normal((7, 2, 7, 6))
+    y = layer.forward(x, training=training)
+    np.testing.assert_allclose(y, reference(x, layer), rtol=1e-12, atol=1e-12)
+    check_gradients(layer, x, training=training)
+
+
 @pytest.mark.parametrize("batch_major", [True, False])
 def test_large_batch_gradients_agree_between_layouts(batch_major: bool) -> None:
     # the kernel-gradient products of both layouts (blocked gram for the long one)
