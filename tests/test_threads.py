@@ -337,6 +337,36 @@ class IndependentCounter(BatchCounter):
     samples_independent = True
 
 
+@attrs.define(eq=False)
+class ThreadProbe(IndependentCounter):
+    """Identity that records how many threads its forward and backward may use."""
+
+    key = "test.ThreadProbe.v1"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.available = [*getattr(self, "available", []), threads.available()]
+        return x
+
+    def _backward(self, output_gradient: np.ndarray) -> np.ndarray:
+        self.available = [*getattr(self, "available", []), threads.available()]
+        return output_gradient
+
+
+@pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
+@pytest.mark.parametrize("mode", ["processes", "threads"])
+def test_a_part_runs_no_threads_inside_its_layers(monkeypatch, use_threads, mode: str) -> None:
+    # part 0 runs on the model's own layers while part 1 runs elsewhere: threads inside its
+    # layers (a convolution's blocks) would take the other part's core
+    monkeypatch.setenv("NNF_PARALLEL", mode)
+    use_threads(2)
+    probe = ThreadProbe()
+    model = Sequential([Flatten(), probe, Dense(output_size=2)], input_shape=(3,))
+    model.build(seed=0)
+    x = np.random.default_rng(0).random((64, 3))
+    model.fit(x, x[:, :2], epochs=1, batch_size=64, loss="mse", verbose=0, seed=0)
+    assert probe.available == [1, 1]  # one forward, one backward, each one part of a split
+
+
 @pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
 @pytest.mark.parametrize(("cls", "expected"), [(BatchCounter, [64]), (IndependentCounter, [32])])
 def test_only_samples_independent_models_are_split(use_threads, cls, expected) -> None:

@@ -10,7 +10,7 @@ process (``benchmarks/split_overhead.py``; the rest is the two cores sharing cac
   steps, restores and edits made between batches all reach the workers);
 * each worker holds twins of the layers (``Layer.replica``), built after its layers were
   pointed at the shared arrays, with gradients in shared memory that the parent adds into the
-  model's and zeroes, in part order (reproducible);
+  model's in part order (reproducible) and the worker zeroes before its next backward;
 * inputs, outputs and output gradients of each part pass through shared buffers; a pipe per
   direction carries one small command or reply at a time.
 
@@ -248,9 +248,8 @@ class ProcessReplicas:
             w.send(_FORWARD, b - a, flag)
         a, b = self.bounds[0]
         try:
-            out = x[a:b]
-            for layer in self.layers:
-                out = layer.forward(out, training=training)
+            # one part of the split, like each worker's: no threads inside its layers
+            out = threads.run_parts([lambda: self._forward_part(x[a:b], training)])[0]
         finally:
             self._wait_all()
         if len(self.bounds) == 1:
@@ -267,16 +266,22 @@ class ProcessReplicas:
             w.send(_BACKWARD, b - a, start)
         a, b = self.bounds[0]
         try:
-            grad = output_gradient[a:b]
-            for layer in reversed(self.layers[:start]):
-                grad = layer.backward(grad)
+            threads.run_parts([lambda: self._backward_part(output_gradient[a:b], start)])
         finally:
             self._wait_all()
         for w in active:
             for layer, shared in zip(self.layers, w.grads):
                 for k, g in shared.items():
-                    layer.grads[k] += g
-                    g.fill(0)
+                    layer.grads[k] += g  # the worker zeroes them before its next backward
+
+    def _forward_part(self, x: np.ndarray, training: bool) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def _backward_part(self, grad: np.ndarray, start: int) -> None:
+        for layer in reversed(self.layers[:start]):
+            grad = layer.backward(grad)
 
     def _wait_all(self) -> None:
         error: BaseException | None = None
@@ -359,6 +364,8 @@ def _serve(
                     out = twin.forward(out, training=bool(flag & 1))
                 out_buf[:n] = out
             elif op == _BACKWARD:
+                for twin in twins:  # the parent has added last step's gradients by now
+                    twin.zero_grad()
                 grad = grad_buf[:n]
                 for twin in reversed(twins[:flag]):
                     grad = twin.backward(grad)

@@ -169,6 +169,38 @@ class Geometry:
                 out[:, :, i : i + rows_end : s, j : j + cols_end : s] += blocks[:, :, i, j]
         return out
 
+    def on_grid(self, a: np.ndarray) -> np.ndarray:
+        """The (N, D, H', W') output positions of a (D, N*H*W) array laid out on the padded
+        input's grid (stride 1): sample n's pixel (y, x) at column n*H*W + y*W + x."""
+        d, nhw = a.shape
+        hw, it = self.height * self.width, a.itemsize
+        shape = (nhw // hw, d, self.out_h, self.out_w)
+        return strided(a, shape, (hw * it, nhw * it, self.width * it, it))
+
+    def col2im_grid(self, products: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Adjoint of the windows for products on the grid (stride 1), into ``out``.
+
+        ``products`` (k*k*C, N*H*W), rows ordered (i, j, c): row block (i, j) holds every
+        sample's contribution through kernel offset (i, j), which lands on the input shifted
+        by i*W + j. Each block is one contiguous run, so this is k*k long additions over
+        the whole batch. A window never reaches past its own sample's grid (its last output
+        column plus the kernel's reach ends at the grid's last element), and the columns of
+        ``products`` off the output positions are zero, so nothing spills between samples.
+        ``out``: (C, N*H*W), overwritten (channel-major).
+        """
+        c, k = self.channels, self.k
+        flat = out.reshape(-1)
+        size = flat.size
+        for i in range(k):
+            for j in range(k):
+                shift = i * self.width + j
+                block = products[(i * k + j) * c : (i * k + j + 1) * c].reshape(-1)
+                if shift == 0:
+                    np.copyto(flat, block)
+                else:
+                    np.add(flat[shift:], block[: size - shift], out=flat[shift:])
+        return out
+
     def positions(self, a: np.ndarray, batch_first: bool = True) -> np.ndarray:
         """The (N, D, H', W') view (``batch_first``) or (D, N, H', W') of a (D, N*L) matrix."""
         d, nl = a.shape

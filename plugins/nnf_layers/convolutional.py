@@ -8,7 +8,8 @@ computed with im2col (see ``_im2col``) in blocks of ``SUB_BATCH`` samples, so ea
 columns are used while still in cache and work buffers do not grow with the batch. Layers
 with few input values per window (C*k*k <= ``BATCH_MAJOR_MAX``, e.g. a network's first layer)
 use the batch-major column layout (one small product per sample), the others the long layout
-(one product per block, and a blocked product for the kernel gradient): each measured
+(one product per block, and a blocked product for the kernel gradient; at stride 1 the
+input gradient is one product on the input's grid, ``_input_gradient_grid``): each measured
 fastest at the LeNet-5 and tutorial shapes (benchmarks/README.md, "Convolution kernels").
 Forward keeps the padded input, not the columns: backward rebuilds each block's columns,
 which costs less than reading a whole batch of them back from memory (a batch of one block,
@@ -262,7 +263,9 @@ class Convolutional(Layer):
                         total = part
                     else:
                         total += part
-                if dxp is not None:  # one (C*k*k, D) @ (D, L) product per sample + col2im
+                if dxp is not None and geo.flat and not self._batch_major:
+                    self._input_gradient_grid(group, g, a, b, step, dxp[a:b])
+                elif dxp is not None:  # one (C*k*k, D) @ (D, L) product per sample + col2im
                     if self._batch_major:
                         per_sample = matrix  # (B, D, L)
                     else:
@@ -287,6 +290,34 @@ class Convolutional(Layer):
             return d_kernels, d_biases, None
         dx = geo.crop(dxp)
         return d_kernels, d_biases, dx[0] if self._single else dx
+
+    def _input_gradient_grid(
+        self, group: int, g: np.ndarray, a: int, b: int, step: int, out: np.ndarray
+    ) -> None:
+        """dL/dx of samples ``a:b`` (stride 1, long layout) into ``out`` (B, C, H, W), padded.
+
+        dL/dy is laid out on the padded input's grid, (D, B*H*W), zero off the output
+        positions; one product with the kernels (rows (i, j, c)) gives whole-block
+        contiguous runs for ``col2im_grid``: k*k long additions instead of k*k strided ones
+        per sample row. The product is larger by the grid's spare columns; measured on
+        LeNet-5's conv2 with the other core busy, the input gradient still came out 6%
+        faster (benchmarks/README.md). As in ``_gradient_block``, only output positions
+        are ever written into the zero-initialised grid buffers.
+        """
+        geo = self._geometry
+        kernels = self.params["kernels"]
+        d, c, k = kernels.shape[0], geo.channels, geo.k
+        hw, nb = geo.height * geo.width, b - a
+        name = f"_grid{group}" if nb == step else f"_grid{group}_last"
+        grid = self._buffer(name, (d, nb * hw), g.dtype)
+        geo.on_grid(grid)[...] = g[a:b]
+        rows = kernels.transpose(2, 3, 1, 0).reshape(k * k * c, d)
+        work = self._buffer(f"_grid_products{group}", (k * k * c * step * hw,), g.dtype)
+        products = work[: k * k * c * nb * hw].reshape(k * k * c, nb * hw)
+        np.matmul(rows, grid, out=products)
+        dx = self._buffer(f"_grid_dx{group}", (c * step * hw,), g.dtype)[: c * nb * hw]
+        geo.col2im_grid(products, dx.reshape(c, nb * hw))
+        np.copyto(out, dx.reshape(c, nb, geo.height, geo.width).transpose(1, 0, 2, 3))
 
     def _block_columns_kept(self, n: int) -> np.ndarray:
         """The columns forward left in group 0's buffer (a batch of one block)."""
