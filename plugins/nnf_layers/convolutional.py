@@ -40,10 +40,11 @@ from ._common import (
 )
 
 SUB_BATCH = 16  # most samples per im2col block: work buffers stay small
-# A block's columns are written, then read by the product (and rebuilt in backward): kept
-# within a core's L2 cache they are not fetched back from L3/memory, where the other core's
-# traffic competes. Batch-major layout only (LeNet-5's first layer: 5 samples a block); the
-# long layout's products lost more than they gained in short blocks (benchmarks/README.md).
+# In training, a block's columns are written, then read by the product and rebuilt in
+# backward: kept within a core's L2 cache they are not fetched back from L3/memory, where the
+# other core's traffic competes. Batch-major layout only (LeNet-5's first layer: 5 samples a
+# block); the long layout's products lost more than they gained in short blocks, and
+# inference on two threads lost to the extra calls (benchmarks/README.md).
 BLOCK_BYTES = 512 * 1024
 BATCH_MAJOR_MAX = 32  # C*k*k up to which the batch-major layout is used
 
@@ -164,18 +165,20 @@ class Convolutional(Layer):
         padded = self._buffer("_padded", geo.padded_shape(n), x.dtype) if geo.padded else None
         xp = geo.pad(batch, out=padded)
         y = np.empty((n, d, geo.out_h, geo.out_w), dtype=x.dtype)
-        step = self._block_size(n)
+        step = self._block_size(n, training)
 
         def run(group: int, start: int, stop: int) -> None:
             for a in range(start, stop, step):
                 b = min(a + step, stop)
                 cols = self._block_columns(group, xp, a, b)
                 if self._batch_major:  # (B, C*k*k, L) -> (B, D, L), already sample-major
-                    out = self._buffer(f"_out{group}", (step, d, geo.length), x.dtype)[: b - a]
+                    shape = (max(SUB_BATCH, step), d, geo.length)
+                    out = self._buffer(f"_out{group}", shape, x.dtype)[: b - a]
                     np.matmul(matrix, cols, out=out)
                     np.add(geo.positions_batched(out), bias, out=y[a:b])
                 else:  # (C*k*k, B*L) -> (D, B*L)
-                    work = self._buffer(f"_out{group}", (d * step * geo.length,), x.dtype)
+                    size = d * max(SUB_BATCH, step) * geo.length
+                    work = self._buffer(f"_out{group}", (size,), x.dtype)
                     out = work[: d * cols.shape[1]].reshape(d, cols.shape[1])
                     np.matmul(matrix, cols, out=out)
                     np.add(geo.positions(out), bias, out=y[a:b])
@@ -187,10 +190,10 @@ class Convolutional(Layer):
         self._cols_valid = n <= step
         return y[0] if single else y
 
-    def _block_size(self, n: int) -> int:
+    def _block_size(self, n: int, training: bool = True) -> int:
         """Samples per im2col block for a batch of ``n`` (at least 1: an empty batch runs no
         block)."""
-        if not self._batch_major:  # its products want long blocks (measured slower in short)
+        if not (training and self._batch_major):  # see BLOCK_BYTES
             return max(1, min(n, SUB_BATCH))
         geo = self._geometry
         per_sample = geo.channels * geo.k**2 * geo.length * self.dtype.itemsize
@@ -200,12 +203,12 @@ class Convolutional(Layer):
         """im2col of samples ``a:b`` of the padded batch ``xp`` into ``group``'s buffer:
         (b-a, C*k*k, L) batch-major or (C*k*k, (b-a)*L) long (see ``_im2col``).
 
-        The buffer holds the largest block either direction asks for: forward's blocks and
-        backward's (SUB_BATCH in the long layout), so it is not reallocated between them.
+        The buffer holds SUB_BATCH samples (or the block, if larger), whatever the block size
+        of the call, so it is not reallocated between forward and backward.
         """
         geo = self._geometry
         rows = geo.channels * geo.k**2
-        step = max(self._block_size(SUB_BATCH), b - a)
+        step = max(SUB_BATCH, b - a)
         if self._batch_major:
             cols = self._buffer(f"_cols{group}", (step, rows, geo.length), xp.dtype)[: b - a]
             return geo.im2col_batched(xp[a:b], cols)
