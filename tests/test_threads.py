@@ -337,6 +337,14 @@ class IndependentCounter(BatchCounter):
     samples_independent = True
 
 
+def _fit_one_batch_of_64(layer: Layer) -> None:
+    """Train Flatten -> ``layer`` -> Dense on one batch of 64 samples."""
+    model = Sequential([Flatten(), layer, Dense(output_size=2)], input_shape=(3,))
+    model.build(seed=0)
+    x = np.random.default_rng(0).random((64, 3))
+    model.fit(x, x[:, :2], epochs=1, batch_size=64, loss="mse", verbose=0, seed=0)
+
+
 @attrs.define(eq=False)
 class ThreadProbe(IndependentCounter):
     """Identity that records how many threads its forward and backward may use."""
@@ -360,10 +368,7 @@ def test_a_part_runs_no_threads_inside_its_layers(monkeypatch, use_threads, mode
     monkeypatch.setenv("NNF_PARALLEL", mode)
     use_threads(2)
     probe = ThreadProbe()
-    model = Sequential([Flatten(), probe, Dense(output_size=2)], input_shape=(3,))
-    model.build(seed=0)
-    x = np.random.default_rng(0).random((64, 3))
-    model.fit(x, x[:, :2], epochs=1, batch_size=64, loss="mse", verbose=0, seed=0)
+    _fit_one_batch_of_64(probe)
     assert probe.available == [1, 1]  # one forward, one backward, each one part of a split
 
 
@@ -372,10 +377,7 @@ def test_a_part_runs_no_threads_inside_its_layers(monkeypatch, use_threads, mode
 def test_only_samples_independent_models_are_split(use_threads, cls, expected) -> None:
     use_threads(2)
     counter = cls()
-    model = Sequential([Flatten(), counter, Dense(output_size=2)], input_shape=(3,))
-    model.build(seed=0)
-    x = np.random.default_rng(0).random((64, 3))
-    model.fit(x, x[:, :2], epochs=1, batch_size=64, loss="mse", verbose=0, seed=0)
+    _fit_one_batch_of_64(counter)
     assert counter.seen == expected  # the model's own layer runs part 0 only when split
 
 
