@@ -197,7 +197,8 @@ class Convolutional(Layer):
             return max(1, min(n, SUB_BATCH))
         geo = self._geometry
         per_sample = geo.channels * geo.k**2 * geo.length * self.dtype.itemsize
-        return max(1, min(n, SUB_BATCH, BLOCK_BYTES // per_sample))
+        largest = max(1, min(n, SUB_BATCH, BLOCK_BYTES // per_sample))
+        return -(-n // -(-n // largest)) if n else 1  # even blocks: 16 -> 4 x 4, not 5+5+5+1
 
     def _block_columns(self, group: int, xp: np.ndarray, a: int, b: int) -> np.ndarray:
         """im2col of samples ``a:b`` of the padded batch ``xp`` into ``group``'s buffer:
