@@ -79,6 +79,16 @@ def test_class_indices_equal_one_hot_targets():
         losses.get_loss("cce")(np.array([0, 3, 1, 1, 0]), losses.softmax(z))
 
 
+@pytest.mark.parametrize(
+    ("labels", "pred_shape"), [((3, 2), (2, 3, 3)), ((4,), (5, 3)), ((6,), (2, 3, 3))]
+)
+def test_class_indices_must_match_the_prediction_rows(labels, pred_shape):
+    # as many labels as rows is not enough: (3, 2) labels for (2, 3) rows would be misplaced
+    p = np.full(pred_shape, 1 / pred_shape[-1])
+    with pytest.raises(ShapeError, match="shaped"):
+        losses.get_loss("cce")(np.zeros(labels, dtype=int), p)
+
+
 def test_tutorial_formulas_match_the_tutorial_code():
     y = np.array([[1.0], [0.0]])
     p = np.array([[0.8], [0.3]])

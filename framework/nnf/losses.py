@@ -77,6 +77,11 @@ def _targets_like(y_true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     y_true = np.asarray(y_true)
     if y_true.dtype.kind in "iu" and y_true.ndim == pred.ndim - 1:
         k = pred.shape[-1]
+        if y_true.shape != pred.shape[:-1]:
+            raise ShapeError(
+                f"class labels shaped {y_true.shape} do not match predictions shaped "
+                f"{pred.shape}: give one label per prediction row"
+            )
         labels = y_true.reshape(-1)
         if labels.size and (labels.min() < 0 or labels.max() >= k):
             raise ShapeError(f"class index out of range: labels must lie in [0, {k - 1}]")

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,6 +27,8 @@ from . import threads
 from .errors import ConfigError
 from .layer import Layer
 from .workers import ProcessReplicas, fork_available
+
+T = TypeVar("T")
 
 # A split pays when each part has enough samples to work on, and more so the more weights
 # it must copy and sum per step. Measured (fit, processes): LeNet-5 (62k weights) at batch 32
@@ -144,7 +147,7 @@ class Replicas:
                 out = layer.forward(out, training=training)
             return out
 
-        outs = threads.run_parts(
+        outs = _run(
             [lambda c=c, a=a, b=b: run(c, a, b) for c, (a, b) in zip(self.chains, self.bounds)]
         )
         return np.concatenate(outs) if len(outs) > 1 else outs[0]
@@ -158,12 +161,16 @@ class Replicas:
             for layer in reversed(chain[:start]):
                 grad = layer.backward(grad)
 
-        threads.run_parts(
-            [lambda c=c, a=a, b=b: run(c, a, b) for c, (a, b) in zip(self.chains, self.bounds)]
-        )
+        _run([lambda c=c, a=a, b=b: run(c, a, b) for c, (a, b) in zip(self.chains, self.bounds)])
         for i, layer in enumerate(self.chains[0]):
             for twin_chain in self.chains[1 : len(self.bounds)]:
                 twin = twin_chain[i]
                 for k, g in twin.grads.items():
                     layer.grads[k] += g
                     g.fill(0)
+
+
+def _run(parts: list[Callable[[], T]]) -> list[T]:
+    """The parts of a split batch on their threads (no threads inside each); an unsplit
+    batch as a plain call, whose layers may then use the threads themselves."""
+    return threads.run_parts(parts) if len(parts) > 1 else [parts[0]()]

@@ -28,14 +28,16 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from . import threads
 from .errors import TrainingError
 from .layer import Layer
+
+T = TypeVar("T")
 
 _COMMAND = struct.Struct("<BqqI")  # op, n (samples or epoch), flag (mode bits or start), payload
 _FORWARD, _BACKWARD, _RESEED = 1, 2, 3
@@ -248,8 +250,7 @@ class ProcessReplicas:
             w.send(_FORWARD, b - a, flag)
         a, b = self.bounds[0]
         try:
-            # one part of the split, like each worker's: no threads inside its layers
-            out = threads.run_parts([lambda: self._forward_part(x[a:b], training)])[0]
+            out = self._run_own_part(lambda: self._forward_part(x[a:b], training))
         finally:
             self._wait_all()
         if len(self.bounds) == 1:
@@ -266,13 +267,20 @@ class ProcessReplicas:
             w.send(_BACKWARD, b - a, start)
         a, b = self.bounds[0]
         try:
-            threads.run_parts([lambda: self._backward_part(output_gradient[a:b], start)])
+            self._run_own_part(lambda: self._backward_part(output_gradient[a:b], start))
         finally:
             self._wait_all()
         for w in active:
             for layer, shared in zip(self.layers, w.grads):
                 for k, g in shared.items():
                     layer.grads[k] += g  # the worker zeroes them before its next backward
+
+    def _run_own_part(self, fn: Callable[[], T]) -> T:
+        """Run part 0 here: as one part of the split (no threads inside its layers, which
+        would take the workers' cores) when the batch is split, as a plain call if not."""
+        if len(self.bounds) > 1:
+            return threads.run_parts([fn])[0]
+        return fn()
 
     def _forward_part(self, x: np.ndarray, training: bool) -> np.ndarray:
         for layer in self.layers:

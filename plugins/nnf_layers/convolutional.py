@@ -242,8 +242,8 @@ class Convolutional(Layer):
         n, length = g.shape[0], geo.length
         # Gradient blocks of up to SUB_BATCH samples (col2im's 25 passes cost per call), each
         # taken in column blocks that stay in cache (as in forward) for the kernel gradient.
-        step, col_step = max(1, min(n, SUB_BATCH)), self._block_size(n)
-        reuse = self._cols_valid and n <= col_step
+        step = max(1, min(n, SUB_BATCH))
+        reuse = self._cols_valid and n <= self._block_size(n)
         self._cols_valid = reuse  # a rebuild of several blocks leaves only the last one
         dxp = np.zeros(geo.padded_shape(n), dtype=g.dtype) if with_input else None
 
@@ -252,6 +252,7 @@ class Convolutional(Layer):
             for a in range(start, stop, step):
                 b = min(a + step, stop)
                 matrix = self._gradient_block(group, g, a, b, step)
+                col_step = self._block_size(b - a)  # even blocks within this one
                 for c in range(a, b, col_step):
                     e = min(c + col_step, b)
                     if reuse:
