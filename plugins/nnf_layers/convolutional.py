@@ -304,9 +304,9 @@ class Convolutional(Layer):
         dL/dy is laid out on the padded input's grid, (D, B*H*W), zero off the output
         positions; one product with the kernels (rows (i, j, c)) gives whole-block
         contiguous runs for ``col2im_grid``: k*k long additions instead of k*k strided ones
-        per sample row. The product is larger by the grid's spare columns; measured on
-        LeNet-5's conv2 with the other core busy, the input gradient still came out 6%
-        faster (benchmarks/README.md). As in ``_gradient_block``, only output positions
+        per sample row. The product is larger by the grid's spare columns; still, LeNet-5's
+        conv2 backward ran 1.06x faster with it while the other core was busy, and within
+        noise alone (benchmarks/README.md). As in ``_gradient_block``, only output positions
         are ever written into the zero-initialised grid buffers.
         """
         geo = self._geometry
