@@ -122,6 +122,9 @@ def test_accuracy():
     p = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     assert losses.accuracy(np.array([[0, 1], [1, 0], [1, 0]]), p) == pytest.approx(2 / 3)
     assert losses.accuracy(np.array([1, 0, 0]), p) == pytest.approx(2 / 3)
+    # plain floats: they go into the saved history and metrics.jsonl
+    assert type(losses.accuracy(np.array([1, 0, 0]), p)) is float
+    assert type(losses.get_loss("cce")(np.array([1, 0, 0]), p)) is float
     assert losses.accuracy(np.array([[1], [0]]), np.array([[0.7], [0.6]])) == 0.5
     assert losses.accuracy(np.ones((2, 3)), np.ones((2, 4))) is None
 

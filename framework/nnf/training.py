@@ -96,16 +96,16 @@ def train_step(
 ) -> tuple[float, np.ndarray]:
     """One mini-batch: forward, loss, backward, update. Returns (loss, predictions).
 
-    With ``replicas`` the batch is split over threads or worker processes for forward and
-    backward; the loss and its gradient are still computed on the whole batch, so any loss
-    works unchanged.
+    The model's gradients must be zero on entry (``fit`` zeroes them once, and every step
+    leaves them zero). With ``replicas`` the batch is split over threads or worker processes
+    for forward and backward; the loss and its gradient are still computed on the whole
+    batch, so any loss works unchanged.
     """
     if replicas is not None:
         pred = replicas.forward(model._as_batch(xb), training=True)
     else:
         pred = model.forward(xb, training=True)
     value = loss(yb, pred)
-    model.zero_grad()
     start = len(model.layers)
     if _fused_softmax(model, loss):
         grad = SoftmaxCrossEntropy.gradient_from_probs(yb, pred).reshape(pred.shape)
@@ -118,7 +118,7 @@ def train_step(
     else:
         model.backward(grad, start=start)
     optimizer.step(model.named_parameters())
-    model.zero_grad()
+    model.zero_grad()  # the optimizer used them as scratch; the next step needs them zero
     return value, pred
 
 
@@ -200,6 +200,7 @@ def fit(
     num_batches = -(-n // batch_size)
     batch_hooks = [h for h in (getattr(cb, "on_batch_end", None) for cb in callbacks) if h]
     allocator.tune()
+    model.zero_grad()  # each step then leaves them zero for the next (see train_step)
     # A worker process costs ~15 ms to start: worth it from ~64 steps of LeNet-5 size on.
     long_run = n * int(epochs) >= MIN_PROCESS_SAMPLES
     # Nothing consumes the first layer's dL/dx: let it skip that product while training.
