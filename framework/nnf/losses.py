@@ -95,7 +95,7 @@ def _targets_like(y_true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     labels = _class_labels(y_true, pred)
     if labels is not None:
         out = np.zeros((labels.size, pred.shape[-1]), dtype=pred.dtype)
-        out[np.arange(labels.size), labels] = 1  # 2x faster than put_along_axis here
+        out[np.arange(labels.size), labels] = 1  # ~3x faster than put_along_axis here
         return out.reshape(pred.shape)
     y = _class_view(y_true)
     if y.shape != pred.shape:
