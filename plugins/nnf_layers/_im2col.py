@@ -177,28 +177,30 @@ class Geometry:
         shape = (nhw // hw, d, self.out_h, self.out_w)
         return strided(a, shape, (hw * it, nhw * it, self.width * it, it))
 
-    def col2im_grid(self, products: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Adjoint of the windows for products on the grid (stride 1), into ``out``.
+    def col2im_grid(self, products: np.ndarray, out: np.ndarray, first: int = 0) -> np.ndarray:
+        """Adjoint of the windows for products on the grid (stride 1), added into ``out``.
 
-        ``products`` (k*k*C, N*H*W), rows ordered (i, j, c): row block (i, j) holds every
+        ``products`` (m*C, N*H*W) for kernel offsets ``first`` .. ``first + m - 1`` (offset
+        i*k + j; all k*k by default), rows ordered (offset, c): row block (i, j) holds every
         sample's contribution through kernel offset (i, j), which lands on the input shifted
-        by i*W + j. Each block is one contiguous run, so this is k*k long additions over
-        the whole batch. A window never reaches past its own sample's grid (its last output
+        by i*W + j. Each block is one contiguous run, so this is m long additions over the
+        whole batch. A window never reaches past its own sample's grid (its last output
         column plus the kernel's reach ends at the grid's last element), and the columns of
         ``products`` off the output positions are zero, so nothing spills between samples.
-        ``out``: (C, N*H*W), overwritten (channel-major).
+        ``out``: (C, N*H*W), channel-major; offset 0 (shift 0) overwrites it, so a call
+        starting at offset 0 needs no zeroed ``out``.
         """
         c, k = self.channels, self.k
         flat = out.reshape(-1)
         size = flat.size
-        for i in range(k):
-            for j in range(k):
-                shift = i * self.width + j
-                block = products[(i * k + j) * c : (i * k + j + 1) * c].reshape(-1)
-                if shift == 0:
-                    np.copyto(flat, block)
-                else:
-                    np.add(flat[shift:], block[: size - shift], out=flat[shift:])
+        for q in range(products.shape[0] // c):
+            i, j = divmod(first + q, k)
+            shift = i * self.width + j
+            block = products[q * c : (q + 1) * c].reshape(-1)
+            if shift == 0:
+                np.copyto(flat, block)
+            else:
+                np.add(flat[shift:], block[: size - shift], out=flat[shift:])
         return out
 
     def positions(self, a: np.ndarray, batch_first: bool = True) -> np.ndarray:

@@ -282,6 +282,35 @@ def test_column_blocks_smaller_than_gradient_blocks_match_correlate2d_and_gradie
     check_gradients(layer, x, training=training)
 
 
+@pytest.mark.parametrize("offsets", [1, 2, 4, 9])
+def test_input_gradient_products_in_parts_of_kernel_offsets_gradients_check(
+    monkeypatch: pytest.MonkeyPatch, offsets: int
+) -> None:
+    # the grid input gradient's products made a few kernel offsets at a time: 9 offsets (3x3)
+    # in parts of 1, 2 (a short last part), 4 or all, in sub-batches of 3 (a short last one)
+    monkeypatch.setattr(convolutional, "SUB_BATCH", 3)
+    layer = conv64((2, 7, 6), 3, 3, padding="same", bias="channel")
+    layer._batch_major = False
+    geo = layer._geometry
+    per_offset = geo.channels * 3 * geo.height * geo.width * 8
+    monkeypatch.setattr(convolutional, "GRID_BYTES", offsets * per_offset)
+    x = np.random.default_rng(13).standard_normal((7, 2, 7, 6))
+    g = np.random.default_rng(14).standard_normal((7, 3, 7, 6))
+    layer.forward(x, training=True)
+    dx = layer.backward(g)
+    padded = np.stack(
+        [
+            [
+                sum(signal.convolve2d(g[n, d], layer.kernels[d, c], "full") for d in range(3))
+                for c in range(2)
+            ]
+            for n in range(7)
+        ]
+    )
+    np.testing.assert_allclose(dx, padded[:, :, 1:-1, 1:-1], rtol=1e-10, atol=1e-12)
+    check_gradients(layer, x, training=True)
+
+
 @pytest.mark.parametrize("batch_major", [True, False])
 def test_large_batch_gradients_agree_between_layouts(batch_major: bool) -> None:
     # the kernel-gradient products of both layouts (blocked gram for the long one)
