@@ -53,6 +53,11 @@ class Job:
     quick_variants: list[dict[str, Any]] | None = None
     kind: str = "throughput"  # "throughput" jobs are compared; "scaling" jobs are tabulated
     optional: bool = False  # left out unless named (long jobs)
+    # Peak memory from one more, untimed run per side and variant, the only one that samples
+    # child processes (nnf's training workers): sampling them during timed runs cost nnf's
+    # LeNet-5 training ~10% (0.84-0.98x in an in-process A/B). False: the timed runs sample
+    # (the memory job (f), whose figure is its memory).
+    memory_run: bool = True
 
     def params(self, quick: bool) -> dict[str, Any]:
         return dict(self.quick_sizes if quick else self.sizes)
@@ -332,6 +337,7 @@ JOBS: dict[str, Job] = {
             _f_prepare,
             _f_work,
             optional=True,
+            memory_run=False,
         ),
     ]
 }

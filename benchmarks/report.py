@@ -56,6 +56,13 @@ def fmt_mem(runs: list[dict[str, Any]]) -> str:
     return f"{mib(peak)} (+{mib(growth)})"
 
 
+def memory_runs(result: dict[str, Any], key: str, side: str) -> list[dict[str, Any]]:
+    """The runs whose peak RSS counts: the untimed memory runs when the job made them (they
+    alone include nnf's worker processes), else the timed ones."""
+    kept = result.get("memory_runs", {}).get(key, {}).get(side, [])
+    return kept or result["runs"][key].get(side, [])
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -113,7 +120,7 @@ def memory_table(results: list[dict[str, Any]]) -> str:
         row = [r["title"]]
         losses = []
         for s in used:
-            row.append(fmt_mem(runs.get(s, [])) if s in r["sides"] else "")
+            row.append(fmt_mem(memory_runs(r, "", s)) if s in r["sides"] else "")
             vals = [x["loss"] for x in runs.get(s, []) if "loss" in x]
             if vals:
                 losses.append(f"{SIDE_NAMES[s]} {statistics.median(vals):.3f}")
@@ -134,7 +141,7 @@ def scaling_table(result: dict[str, Any], label: str) -> str:
     for key, runs in result["runs"].items():
         row = [key.split("=")[-1]]
         for s in sides:
-            row += [fmt_rate(throughputs(runs.get(s, []))), fmt_mem(runs.get(s, []))]
+            row += [fmt_rate(throughputs(runs.get(s, []))), fmt_mem(memory_runs(result, key, s))]
         if "nnf" in sides and len(sides) > 1:
             ratios = round_ratios(
                 throughputs(runs.get("nnf", [])), throughputs(runs.get(sides[-1], []))
@@ -156,5 +163,6 @@ def fashion_table(result: dict[str, Any]) -> str:
         acc = statistics.median(x["test_accuracy"] for x in runs)
         loss = statistics.median(x["loss"] for x in runs)
         rate = fmt_rate(throughputs(runs))
-        rows.append([SIDE_NAMES[s], f"{sec:.1f}", rate, f"{acc:.4f}", fmt_mem(runs), f"{loss:.3f}"])
+        mem = fmt_mem(memory_runs(result, "", s))
+        rows.append([SIDE_NAMES[s], f"{sec:.1f}", rate, f"{acc:.4f}", mem, f"{loss:.3f}"])
     return _table(header, rows)

@@ -102,6 +102,7 @@ def run_job(
         "errors": {},
         "setup_seconds": {},
         "runs": {variant_key(v): {s: [] for s in sides} for v in variants},
+        "memory_runs": {variant_key(v): {s: [] for s in sides} for v in variants},
     }
     workers: dict[str, Worker] = {}
     result["load_before"] = os.getloadavg()[0]
@@ -125,13 +126,23 @@ def run_job(
                 for side in order:
                     time.sleep(PAUSE)
                     busy = machine.wait_until_idle(wait_idle) if wait_idle else machine.cpu_busy()
-                    reply = workers[side].request(variant=variant)
+                    reply = workers[side].request(variant=variant, children=not job.memory_run)
                     reply["busy_before"] = busy
                     if "error" in reply:
                         result["errors"][side] = reply["error"]
                     else:
                         result["runs"][variant_key(variant)][side].append(reply)
                     print(_progress(job, side, variant, reply), file=sys.stderr, flush=True)
+        if job.memory_run:  # untimed: the only runs that sample nnf's worker processes
+            for variant in variants:
+                for side in live:
+                    if side in result["errors"]:
+                        continue
+                    reply = workers[side].request(variant=variant, children=True)
+                    if "error" in reply:
+                        result["errors"][side] = reply["error"]
+                    else:
+                        result["memory_runs"][variant_key(variant)][side].append(reply)
     finally:
         for w in workers.values():
             w.close()

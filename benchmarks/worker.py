@@ -2,13 +2,15 @@
 
     python benchmarks/worker.py JOB SIDE [--quick]
 
-Requests: ``{"cmd": "run", "variant": {...}, "warmup": false}`` and ``{"cmd": "quit"}``.
-Each run builds a fresh model (untimed), resets the kernel's peak-RSS counter, then times the
-job's work and reports the seconds, the peak RSS during the work (VmHWM after the reset; the
-process's ru_maxrss too) and the RSS the work started from: peak memory per side and per run.
-Child processes (nnf's training workers) are sampled every 20 ms for their private memory
-(``Private_Clean + Private_Dirty`` of /proc/PID/smaps_rollup: pages shared with this process
-are not counted twice); the peak of their sum is added to the peak RSS.
+Requests: ``{"cmd": "run", "variant": {...}, "warmup": false, "children": false}`` and
+``{"cmd": "quit"}``. Each run builds a fresh model (untimed), resets the kernel's peak-RSS
+counter, then times the job's work and reports the seconds, the peak RSS during the work
+(VmHWM after the reset; the process's ru_maxrss too) and the RSS the work started from: peak
+memory per side and per run. With ``children``, child processes (nnf's training workers) are
+sampled every 20 ms for their private memory (``Private_Clean + Private_Dirty`` of
+/proc/PID/smaps_rollup: pages shared with this process are not counted twice) and the peak of
+their sum is added to the peak RSS; run.py asks for that in untimed memory runs only (see
+``Job.memory_run``), as the sampling slows the work it measures.
 """
 
 from __future__ import annotations
@@ -100,17 +102,19 @@ def _cpu() -> tuple[float, float, int]:
     return r.ru_utime, r.ru_stime, r.ru_minflt
 
 
-def run_once(job: Any, side: str, setup: Any, params: dict[str, Any]) -> dict[str, Any]:
+def run_once(
+    job: Any, side: str, setup: Any, params: dict[str, Any], children: bool = True
+) -> dict[str, Any]:
     state = job.prepare(side, setup, params)
     gc.collect()
     resettable = reset_peak()
     start_rss = rss_kib()
     u0, s0, f0 = _cpu()
-    children = ChildMemory()
+    sampler = ChildMemory() if children else None
     t0 = time.perf_counter()
     result = job.work(side, state, params)
     seconds = time.perf_counter() - t0
-    children_kib = children.stop()
+    children_kib = sampler.stop() if sampler is not None else 0
     u1, s1, f1 = _cpu()
     result.update(
         seconds=seconds,
@@ -122,6 +126,7 @@ def run_once(job: Any, side: str, setup: Any, params: dict[str, Any]) -> dict[st
         children_private_kib=children_kib,
         process_maxrss_kib=int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
         peak_is_per_run=resettable,
+        children_sampled=children,
     )
     del state
     gc.collect()
@@ -161,7 +166,7 @@ def main() -> None:
         if request.get("warmup"):
             params = jobs.warmup_params(job, params)
         try:
-            send(run_once(job, side, setup, params))
+            send(run_once(job, side, setup, params, bool(request.get("children", True))))
         except Exception as exc:
             traceback.print_exc()
             send({"error": f"{type(exc).__name__}: {exc}"})
