@@ -468,3 +468,83 @@ def test_catches_batch_interaction_in_training_mode_only():
 
 def test_catches_a_replica_computing_with_cached_weights():
     assert "read weights from self.params[k]" in failures(CachesItsWeights)["replica"]
+
+
+# ------------------------------------------------------------------------ max_order
+@attrs.define(eq=False)
+class Square(nnf.Layer):
+    """Element-wise x**2: not monotone, so it must not claim to commute with max."""
+
+    key = "kittest.Square.v1"
+    commutes_with_max = True
+
+    def forward(self, x, training=False):
+        self.input = np.asarray(x, dtype=self.dtype)
+        return self.input**2
+
+    def _backward(self, output_gradient):
+        return 2 * self.input * output_gradient
+
+
+@attrs.define(eq=False)
+class ShiftedRelu(nnf.Layer):
+    """max(x, 0) + 1 with a gradient of 1 everywhere: f' is not 0 where f is flat."""
+
+    key = "kittest.ShiftedRelu.v1"
+    commutes_with_max = True
+
+    def forward(self, x, training=False):
+        self.input = np.asarray(x, dtype=self.dtype)
+        return np.maximum(self.input, 0) + 1
+
+    def _backward(self, output_gradient):
+        return np.array(output_gradient, dtype=self.dtype)
+
+
+@attrs.define(eq=False)
+class PairMeans(nnf.Layer):
+    """Means of adjacent pairs: not maxima, so it must not claim ``takes_maxima``."""
+
+    key = "kittest.PairMeans.v1"
+    takes_maxima = True
+
+    def _build(self, input_shape, rng, dtype):
+        return (*input_shape[:-1], input_shape[-1] // 2)
+
+    def forward(self, x, training=False):
+        x = np.asarray(x, dtype=self.dtype)
+        return (x[..., 0::2] + x[..., 1::2]) / 2
+
+    def _backward(self, output_gradient):
+        return np.repeat(np.asarray(output_gradient, dtype=self.dtype) / 2, 2, axis=-1)
+
+
+@attrs.define(eq=False)
+class ShapeBound(Gain):
+    """Per-feature gain (needs its build shape) claiming to be element-wise."""
+
+    key = "kittest.ShapeBound.v1"
+    commutes_with_max = True
+
+
+def test_relu_and_max_pooling_pass_the_max_order_check_and_others_skip_it():
+    for key, shape in (("nnf.ReLU.v1", (3, 4)), ("nnf.MaxPool2D.v1", (2, 4, 4))):
+        report = check_layer(nnf.get_layer(key), {}, shape)
+        assert "max_order" in report.passed
+    assert not nnf.get_layer("nnf.Sigmoid.v1").commutes_with_max  # not claimed: not moved
+
+
+def test_catches_a_non_monotone_layer_claiming_to_commute_with_max():
+    assert "differs when ReLU-like" in failures(Square)["max_order"]
+
+
+def test_catches_a_gradient_that_is_not_zero_where_the_function_is_flat():
+    assert "input gradient differs" in failures(ShiftedRelu)["max_order"]
+
+
+def test_catches_a_layer_taking_means_that_claims_to_take_maxima():
+    assert "set takes_maxima = False" in failures(PairMeans)["max_order"]
+
+
+def test_catches_a_commuting_layer_that_needs_its_build_shape():
+    assert "take any shape" in failures(ShapeBound)["max_order"]

@@ -12,6 +12,7 @@ from . import allocator
 from .errors import ConfigError, NotBuiltError, ShapeError
 from .layer import DTYPES, Layer, Shape, as_shape
 from .losses import Loss, accuracy, get_loss
+from .plan import execution_order
 from .replicas import data_parallel
 
 if TYPE_CHECKING:
@@ -147,18 +148,23 @@ class Sequential:
             )
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run a batch ``(N, *input_shape)`` through every layer; returns ``(N, *output_shape)``."""
+        """Run a batch ``(N, *input_shape)`` through every layer; returns ``(N, *output_shape)``.
+
+        The layers run in ``nnf.plan.execution_order``: a ReLU directly before a MaxPool2D
+        runs after it (same results, less work).
+        """
         out = self._as_batch(x)
-        for layer in self.layers:
+        for layer in execution_order(self.layers):
             out = layer.forward(out, training=training)
         return out
 
     def backward(self, output_gradient: np.ndarray, start: int | None = None) -> np.ndarray | None:
-        """Back-propagate from the output (or from before layer ``start``); returns dL/dx
-        (None while the first layer's ``needs_input_gradient`` is off, as during ``fit``)."""
+        """Back-propagate from the output (or from before layer ``start``, counted in
+        execution order, see ``forward``); returns dL/dx (None while the first layer's
+        ``needs_input_gradient`` is off, as during ``fit``)."""
         grad = output_gradient
         stop = len(self.layers) if start is None else start
-        for layer in reversed(self.layers[:stop]):
+        for layer in reversed(execution_order(self.layers)[:stop]):
             grad = layer.backward(grad)
         return grad
 
@@ -175,7 +181,7 @@ class Sequential:
         n = x.shape[0]
         out: np.ndarray | None = None
         allocator.tune()
-        with data_parallel(self.layers, min(n, batch_size)) as replicas:
+        with data_parallel(execution_order(self.layers), min(n, batch_size)) as replicas:
             for start in range(0, n, batch_size):
                 xb = x[start : start + batch_size]
                 if replicas is not None:

@@ -35,7 +35,8 @@ import numpy as np
 
 from . import threads
 from .errors import TrainingError
-from .layer import Layer
+from .layer import Layer, Shape
+from .plan import output_shape
 
 T = TypeVar("T")
 
@@ -170,13 +171,13 @@ class ProcessReplicas:
         self._sources = list(zip(keys, self._weights.arrays))
         self._publish()
         part = -(-max_batch // parts)
-        first, last = self.layers[0], self.layers[-1]
+        first, out_shape = self.layers[0], output_shape(self.layers)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
             if stream is not None:
                 stream.flush()
         try:
             for index in range(1, parts):
-                self._start(index, part, first, last)
+                self._start(index, part, first, out_shape)
         except BaseException:
             self.close()
             raise
@@ -190,15 +191,15 @@ class ProcessReplicas:
         for (i, name, k), shared in self._sources:
             np.copyto(shared, getattr(self.layers[i], name)[k])
 
-    def _start(self, index: int, part: int, first: Layer, last: Layer) -> None:
+    def _start(self, index: int, part: int, first: Layer, out_shape: Shape | None) -> None:
         """Fork worker ``index`` and wait until it has built its twins."""
         dtype = first.dtype
         grads = [(g.shape, g.dtype) for layer in self.layers for g in layer.grads.values()]
         memory = _Shared(
             [
                 ((part, *(first.in_shape or ())), dtype),
-                ((part, *(last.out_shape or ())), dtype),
-                ((part, *(last.out_shape or ())), dtype),
+                ((part, *(out_shape or ())), dtype),
+                ((part, *(out_shape or ())), dtype),
                 *grads,
             ]
         )

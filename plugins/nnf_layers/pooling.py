@@ -32,6 +32,7 @@ class MaxPool2D(Layer):
 
     key = "nnf.MaxPool2D.v1"
     samples_independent = True
+    takes_maxima = True  # a ReLU before it may run after it, on 1/4 of the values (nnf.plan)
 
     pool_size: int = attrs.field(default=2, validator=positive_int())
     stride: int | None = attrs.field(default=None, validator=positive_int(optional=True))

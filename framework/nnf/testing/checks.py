@@ -22,6 +22,9 @@ replica    (layers with ``samples_independent``) a batch split between the layer
            gradients, in inference and (unless it draws random numbers) training mode; the
            twin shares ``params``/``state``, follows arrays put into ``params`` before it was
            made, and writes no ``state`` in training
+max_order  (layers with ``commutes_with_max`` or ``takes_maxima``, see ``nnf.plan``) the layer
+           gives the same output and gradients before and after a reference max-taking layer
+           (maxima of pairs) or ReLU, on inputs full of ties, zeros and negatives
 
 Random layers (dropout): every training forward gets a Generator with the same seed, so the
 gradient check sees the same mask each time. Stateful layers (running statistics): the state
@@ -464,6 +467,78 @@ def check_replica(case: Case) -> None:
         )
 
 
+# ------------------------------------------------------------------------ max_order
+def _pair_maxima(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A reference ``takes_maxima`` layer: maxima of adjacent pairs along the last axis, and
+    whether each maximum is the pair's second value (the first wins ties)."""
+    second = x[..., 1::2] > x[..., 0::2]
+    return np.where(second, x[..., 1::2], x[..., 0::2]), second
+
+
+def _route(g: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``_pair_maxima``'s backward: each gradient to the value its maximum came from."""
+    dx = np.zeros((*g.shape[:-1], 2 * g.shape[-1]))
+    dx[..., 0::2] = np.where(second, 0.0, g)
+    dx[..., 1::2] = np.where(second, g, 0.0)
+    return dx
+
+
+def _order_difference(first: tuple, second: tuple) -> str | None:
+    """Which of (output, input gradient, parameter gradients) differs between the orders."""
+    for what, a, b in zip(("output", "input gradient"), first[:2], second[:2]):
+        if a.shape != b.shape or not np.array_equal(a, b):
+            return what
+    for k, g in first[2].items():
+        if not np.allclose(g, second[2][k], rtol=1e-12, atol=1e-12):
+            return f"grads[{k!r}]"
+    return None
+
+
+def check_max_order(case: Case) -> None:
+    cls = case.cls
+    if not (cls.commutes_with_max or cls.takes_maxima):
+        return
+    # values with many ties, zeros and negatives: where the two orders could part
+    x = case.rng(9).choice([-1.0, -0.5, 0.0, 0.0, 0.5, 1.0], size=case.batch().shape)
+    if cls.commutes_with_max:  # against maxima of pairs along the last axis
+        if x.shape[-1] < 2:
+            case.notes.append("max_order: the last axis is too short for pairs, not checked")
+            return
+        x = x[..., : x.shape[-1] // 2 * 2]
+        g = case.rng(10).standard_normal((*x.shape[:-1], x.shape[-1] // 2))
+        before, after = case.make("float64"), case.make("float64")
+        try:
+            out = np.asarray(before.forward(x.copy(), training=True))
+            pooled, second = _pair_maxima(out)
+            dx = np.asarray(before.backward(_route(g, second)))
+            first_order = (pooled, dx, before.grads)
+            pooled, second = _pair_maxima(x)
+            out = np.asarray(after.forward(pooled, training=True))
+            dx = _route(np.asarray(after.backward(g.copy())), second)
+        except Exception as exc:
+            raise CheckFailed(
+                f"a commutes_with_max layer must be element-wise and take any shape, but a "
+                f"batch shaped {x.shape} failed: {type(exc).__name__}: {exc}"
+            ) from None
+        what = _order_difference(first_order, (out, dx, after.grads))
+        fix = "set commutes_with_max = False unless f is non-decreasing and f' is 0 where f is flat"
+    else:  # against ReLU before it
+        before, after = case.make("float64"), case.make("float64")
+        out = np.asarray(before.forward(np.maximum(x, 0.0), training=True))
+        g = case.rng(10).standard_normal(out.shape)
+        dx = np.asarray(before.backward(g.copy())) * (x > 0)
+        first_order = (out, dx, before.grads)
+        out = np.asarray(after.forward(x.copy(), training=True))
+        dx = np.asarray(after.backward(g * (out > 0)))
+        what = _order_difference(first_order, (np.maximum(out, 0.0), dx, after.grads))
+        fix = (
+            "set takes_maxima = False unless each output is the maximum of a fixed group of "
+            "inputs and backward routes its gradient to one input holding it"
+        )
+    if what is not None:
+        raise CheckFailed(f"{what} differs when ReLU-like and max-taking layers swap: {fix}")
+
+
 CHECKS: dict[str, Callable[[Case], None]] = {
     "naming": check_naming,
     "config": check_config,
@@ -475,7 +550,8 @@ CHECKS: dict[str, Callable[[Case], None]] = {
     "modes": check_modes,
     "save_load": check_save_load,
     "replica": check_replica,
+    "max_order": check_max_order,
 }
 
 #: Checks that are pointless once ``shapes`` fails (they would repeat its error).
-NEED_SHAPES = ("dtype", "batch", "gradient", "sgd", "modes", "save_load", "replica")
+NEED_SHAPES = ("dtype", "batch", "gradient", "sgd", "modes", "save_load", "replica", "max_order")

@@ -97,8 +97,8 @@ def check_layer(
     """Check ``layer_class(**config)`` on samples shaped ``input_shape`` against the layer contract.
 
     Runs every check of ``nnf.testing.CHECKS`` (naming, config, shapes, dtype, batch, gradient,
-    sgd, modes, save_load, replica) and raises ``LayerCheckError`` naming each failed one; returns a
-    ``LayerReport`` otherwise.
+    sgd, modes, save_load, replica, max_order) and raises ``LayerCheckError`` naming each failed
+    one; returns a ``LayerReport`` otherwise.
 
     ``inputs``: a batch ``(N, *input_shape)`` to use instead of standard normal draws (e.g.
     positive values for a log layer, or values away from a kink). ``tolerance``: largest
