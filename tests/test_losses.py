@@ -153,3 +153,29 @@ def test_integer_and_float64_targets_keep_float32_gradients():
         loss = losses.get_loss(name)
         assert loss.gradient(one_hot, p).dtype == np.float32, name
     assert losses.get_loss("cce").gradient(idx, p).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("targets", ["labels", "one_hot"])
+def test_value_and_softmax_gradient_equal_the_separate_calls_bit_for_bit(dtype, targets):
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(7, 4)) * 3
+    probs = losses.softmax(logits).astype(dtype)
+    probs[0] = [1, 0, 0, 0]  # clipped in the value
+    labels = rng.integers(0, 4, 7)
+    labels[0] = 1  # the true class has probability 0
+    y = labels if targets == "labels" else np.eye(4)[labels]
+    value, grad = losses.value_and_softmax_gradient(y, probs)
+    assert value == losses.CategoricalCrossEntropy()(y, probs)
+    expected = losses.SoftmaxCrossEntropy.gradient_from_probs(y, probs)
+    assert grad.dtype == expected.dtype == dtype
+    np.testing.assert_array_equal(grad, expected)
+    assert np.isfinite(value) and value > 0
+
+
+def test_value_and_softmax_gradient_check_labels_once_with_a_clear_error():
+    probs = np.full((3, 4), 0.25)
+    with pytest.raises(ShapeError, match=r"class index out of range: labels must lie in \[0, 3\]"):
+        losses.value_and_softmax_gradient(np.array([0, 4, 1]), probs)
+    with pytest.raises(ShapeError, match="do not match predictions"):
+        losses.value_and_softmax_gradient(np.array([0, 1]), probs)

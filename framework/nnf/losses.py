@@ -206,6 +206,25 @@ class SoftmaxCrossEntropy(Loss):
         return grad
 
 
+def value_and_softmax_gradient(y_true: Any, probs: np.ndarray) -> tuple[float, np.ndarray]:
+    """The categorical cross-entropy of probabilities ``probs`` (N, K) and the gradient
+    (p - y) / N for the input of the Softmax that made them, as ``CategoricalCrossEntropy()``
+    and ``SoftmaxCrossEntropy.gradient_from_probs`` give them, bit for bit. Class labels are
+    checked and looked up once for both (a training step's serial part, on the critical
+    path of both cores)."""
+    p = _class_view(np.asarray(probs))
+    labels = _class_labels(y_true, p) if p.ndim == 2 else None
+    if labels is None:
+        value = CategoricalCrossEntropy()(y_true, probs)
+        return value, SoftmaxCrossEntropy.gradient_from_probs(y_true, probs).reshape(probs.shape)
+    rows = np.arange(labels.size)
+    value = float(-np.sum(np.log(_clip(p[rows, labels]))) / _num_samples(p))
+    grad = np.array(p, copy=True)
+    grad[rows, labels] -= 1
+    grad /= _num_samples(p)
+    return value, grad.reshape(probs.shape)
+
+
 LOSSES: dict[str, type[Loss]] = {
     "mse": MeanSquaredError,
     "binary_crossentropy": BinaryCrossEntropy,

@@ -18,7 +18,14 @@ import numpy as np
 from . import allocator
 from .errors import ConfigError, ShapeError, TrainingError
 from .layer import input_gradient_unused
-from .losses import CategoricalCrossEntropy, Loss, SoftmaxCrossEntropy, accuracy, get_loss
+from .losses import (
+    CategoricalCrossEntropy,
+    Loss,
+    SoftmaxCrossEntropy,
+    accuracy,
+    get_loss,
+    value_and_softmax_gradient,
+)
 from .optimizers import Optimizer, get_optimizer
 from .plan import execution_order
 from .replicas import data_parallel
@@ -106,13 +113,16 @@ def train_step(
         pred = replicas.forward(model._as_batch(xb), training=True)
     else:
         pred = model.forward(xb, training=True)
-    value = loss(yb, pred)
     start = len(model.layers)
-    if _fused_softmax(model, loss):
+    if not _fused_softmax(model, loss):
+        value, grad = loss(yb, pred), loss.gradient(yb, pred)
+    elif type(loss).__call__ is CategoricalCrossEntropy.__call__:  # one label check for both
+        value, grad = value_and_softmax_gradient(yb, pred)
+        start -= 1
+    else:  # a subclass with a value of its own
+        value = loss(yb, pred)
         grad = SoftmaxCrossEntropy.gradient_from_probs(yb, pred).reshape(pred.shape)
         start -= 1
-    else:
-        grad = loss.gradient(yb, pred)
     grad = grad.astype(pred.dtype, copy=False)
     if replicas is not None:
         replicas.backward(grad, start)
