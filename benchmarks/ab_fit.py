@@ -36,7 +36,8 @@ MODULES = (conv, act, pool)
 
 
 def _snapshot() -> list[tuple[Any, str, Any]]:
-    """(owner, name, value) for every module constant and layer-class method to restore."""
+    """(owner, name, value) for every module constant and layer-class attribute to restore
+    (methods, and flags such as ``act.ReLU.commutes_with_max``)."""
     saved = []
     for module in MODULES:
         for name, value in vars(module).items():
@@ -44,7 +45,7 @@ def _snapshot() -> list[tuple[Any, str, Any]]:
                 saved.append((module, name, value))
             elif isinstance(value, type) and value.__module__ == module.__name__:
                 for attr, member in vars(value).items():
-                    if callable(member) and not attr.startswith("__"):
+                    if not attr.startswith("__"):
                         saved.append((value, attr, member))
     return saved
 
