@@ -5,6 +5,7 @@ from __future__ import annotations
 import nnf
 import numpy as np
 import pytest
+from model_gradcheck import central_difference
 from nnf.errors import ConfigError, NotBuiltError, ShapeError, TrainingError
 from nnf.layers import Dense, Softmax, Tanh
 
@@ -142,13 +143,7 @@ def test_whole_model_gradient_matches_central_differences():
     for path, p, g in model.named_parameters():
         numeric = np.zeros_like(p)
         for i in np.ndindex(p.shape):
-            old = p[i]
-            p[i] = old + 1e-6
-            up = loss(y, model.forward(x))
-            p[i] = old - 1e-6
-            down = loss(y, model.forward(x))
-            p[i] = old
-            numeric[i] = (up - down) / 2e-6
+            numeric[i] = central_difference(model, loss, x, y, p, i)
         err = np.max(np.abs(g - numeric) / np.maximum(1e-8, np.abs(g) + np.abs(numeric)))
         assert err < 1e-6, path
 

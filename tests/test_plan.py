@@ -6,6 +6,7 @@ import attrs
 import nnf
 import numpy as np
 import pytest
+from model_gradcheck import central_difference
 from nnf import model as model_module
 from nnf import plan, threads, training
 from nnf.layers import (
@@ -158,13 +159,7 @@ def test_model_gradient_matches_central_differences() -> None:
     conv = model.layers[3]
     p, g = conv.params["kernels"], conv.grads["kernels"]
     for i in list(np.ndindex(p.shape))[::7]:
-        old = p[i]
-        p[i] = old + 1e-6
-        up = loss(y, model.forward(x))
-        p[i] = old - 1e-6
-        down = loss(y, model.forward(x))
-        p[i] = old
-        numeric = (up - down) / 2e-6
+        numeric = central_difference(model, loss, x, y, p, i)
         assert abs(g[i] - numeric) <= 1e-6 * max(1.0, abs(numeric)), i
 
 
