@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import attrs
 import nnf
 import numpy as np
@@ -186,3 +188,39 @@ def test_workers_train_a_model_ending_in_a_moved_relu(monkeypatch) -> None:
     one.fit(x, target, epochs=1, batch_size=64, loss="mse", seed=0, verbose=0)
     for (_, a, _), (_, b, _) in zip(model.named_parameters(), one.named_parameters()):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@attrs.define(eq=False)
+class Both(nnf.Layer):
+    """An identity claiming both flags (it may: it commutes with max and takes maxima of
+    groups of one): two in a row must not swap forever."""
+
+    key = "plantest.Both.v1"
+    commutes_with_max = True
+    takes_maxima = True
+
+    def forward(self, x, training=False):
+        return np.asarray(x)
+
+    def _backward(self, output_gradient):
+        return output_gradient
+
+
+def order_within_seconds(layers, seconds: float = 5.0) -> list:
+    """``execution_order(layers)``, failing (not hanging) if it does not end."""
+    result = []
+    worker = threading.Thread(
+        target=lambda: result.append(plan.execution_order(layers)), daemon=True
+    )
+    worker.start()
+    worker.join(seconds)
+    assert result, "execution_order did not end"
+    return result[0]
+
+
+def test_a_layer_with_both_flags_ends_the_reordering() -> None:
+    first, second, pool = Both(), Both(), MaxPool2D(2)
+    assert order_within_seconds([first, second]) == [first, second]
+    relu = ReLU()
+    assert order_within_seconds([relu, first, pool]) == [pool, relu, first]
+    assert order_within_seconds([first, pool, second]) == [pool, first, second]

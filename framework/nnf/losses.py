@@ -211,7 +211,8 @@ def value_and_softmax_gradient(y_true: Any, probs: np.ndarray) -> tuple[float, n
     (p - y) / N for the input of the Softmax that made them, as ``CategoricalCrossEntropy()``
     and ``SoftmaxCrossEntropy.gradient_from_probs`` give them, bit for bit. Class labels are
     checked and looked up once for both (a training step's serial part, on the critical
-    path of both cores)."""
+    path of both cores). Labels also fit the tutorial's column outputs (N, K, 1) here, which
+    ``gradient_from_probs`` refuses."""
     p = _class_view(np.asarray(probs))
     labels = _class_labels(y_true, p) if p.ndim == 2 else None
     if labels is None:

@@ -214,11 +214,11 @@ def fit(
     model.zero_grad()  # each step then leaves them zero for the next (see train_step)
     # A worker process costs ~15 ms to start: worth it from ~64 steps of LeNet-5 size on.
     long_run = n * int(epochs) >= MIN_PROCESS_SAMPLES
-    order = execution_order(model.layers)  # what train_step runs, replicas included
+    layer_order = execution_order(model.layers)  # what train_step runs, replicas included
     # Nothing consumes the first layer's dL/dx: let it skip that product while training.
     with (
-        input_gradient_unused(order[0]),
-        data_parallel(order, min(batch_size, n), processes=long_run) as replicas,
+        input_gradient_unused(layer_order[0]),
+        data_parallel(layer_order, min(batch_size, n), processes=long_run) as replicas,
     ):
         for epoch in range(first, first + int(epochs)):
             start_time = time.perf_counter()

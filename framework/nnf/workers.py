@@ -5,13 +5,9 @@ Threads contend for the GIL at every NumPy call: two halves of a LeNet-5 batch t
 process (``benchmarks/split_overhead.py``; the rest is the two cores sharing caches). So where
 ``fork`` is available, ``fit`` runs parts 1.. of each batch in forked workers:
 
-* while the workers live, the layers' ``params`` and ``state`` entries are arrays in shared
-  memory, holding the values of the caller's own arrays, which get the final values and
-  their places back when the workers end: optimizer steps and in-place edits reach the
-  workers without a copy each step (~40 µs of the serial part), and an array put into
-  ``params`` between batches is copied in before the next forward. A layer overriding
-  ``replica()`` may keep references to its arrays outside ``params`` (``Layer.replica``), so
-  its arrays stay its own and are copied into shared memory before every forward;
+* the parent keeps its own arrays; before every forward it copies the layers' current
+  ``params`` and ``state`` into shared memory, which the workers' layers use (so optimizer
+  steps, restores and edits made between batches all reach the workers);
 * each worker holds twins of the layers (``Layer.replica``), built after its layers were
   pointed at the shared arrays, with gradients in shared memory that the parent adds into the
   model's in part order (reproducible) and the worker zeroes before its next backward;
@@ -167,26 +163,18 @@ class ProcessReplicas:
         self.min_part = min_part  # a batch smaller than two of these is not split
         self.bounds: list[tuple[int, int]] = []
         self.workers: list[_Worker] = []
-        # every params/state array in shared memory (see the module's notes)
+        # shared copies of every params/state array, refreshed by the parent before each forward
         tables = [(i, name) for i in range(len(self.layers)) for name in ("params", "state")]
         keys = [(i, name, k) for i, name in tables for k in getattr(self.layers[i], name)]
         arrays = [getattr(self.layers[i], name)[k] for i, name, k in keys]
         self._weights = _Shared([(a.shape, a.dtype) for a in arrays])
         self._sources = list(zip(keys, self._weights.arrays))
-        self._own = arrays  # the caller's arrays, given back by close()
-        # the layers that may cache references to their arrays keep them (see above)
-        self._copied = {
-            n for n, (i, _, _) in enumerate(keys) if _replica_overridden(self.layers[i])
-        }
+        self._publish()
         part = -(-max_batch // parts)
         first, out_shape = self.layers[0], output_shape(self.layers)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
             if stream is not None:
                 stream.flush()
-        for n, ((i, name, k), shared) in enumerate(self._sources):
-            np.copyto(shared, arrays[n])
-            if n not in self._copied:
-                getattr(self.layers[i], name)[k] = shared
         try:
             for index in range(1, parts):
                 self._start(index, part, first, out_shape)
@@ -199,17 +187,9 @@ class ProcessReplicas:
         return len(self.workers) + 1
 
     def _publish(self) -> None:
-        """Copy into shared memory, where the workers read them, the arrays of layers that keep
-        their own (see the module's notes) and any array put into ``params``/``state`` since
-        the last call (which then takes the shared array's place; close() gives it back)."""
-        for index, ((i, name, k), shared) in enumerate(self._sources):
-            table = getattr(self.layers[i], name)
-            current = table[k]
-            if current is not shared:
-                np.copyto(shared, current)
-                if index not in self._copied:
-                    table[k] = shared
-                    self._own[index] = current
+        """Copy the layers' current parameters and state where the workers read them."""
+        for (i, name, k), shared in self._sources:
+            np.copyto(shared, getattr(self.layers[i], name)[k])
 
     def _start(self, index: int, part: int, first: Layer, out_shape: Shape | None) -> None:
         """Fork worker ``index`` and wait until it has built its twins."""
@@ -323,16 +303,7 @@ class ProcessReplicas:
             raise error
 
     def close(self) -> None:
-        """End the workers (each reads end of file on its command pipe and exits), and give
-        the layers their own arrays back, holding the trained values."""
-        for index, ((i, name, k), shared) in enumerate(self._sources):
-            table = getattr(self.layers[i], name)
-            own = self._own[index]
-            if table.get(k) is not shared:  # its own (see above), or replaced since: kept
-                continue
-            np.copyto(own, shared)
-            table[k] = own
-        self._sources = []
+        """End the workers: each reads end of file on its command pipe and exits."""
         for w in self.workers:
             for fd in (w.commands, w.replies):
                 _worker_fds.discard(fd)
@@ -343,10 +314,6 @@ class ProcessReplicas:
         for w in self.workers:
             _reap(w.pid)
         self.workers = []
-
-
-def _replica_overridden(layer: Layer) -> bool:
-    return type(layer).replica is not Layer.replica
 
 
 def _reap(pid: int) -> None:
