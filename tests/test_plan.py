@@ -132,7 +132,7 @@ def test_forward_and_backward_match_the_written_order(monkeypatch) -> None:
             out = model.forward(x, training=True)
             model.zero_grad()
             dx = model.backward(g)
-            grads = [g.copy() for _, _, g in model.named_parameters()]
+            grads = [grad.copy() for _, _, grad in model.named_parameters()]
             results.append((out, dx, grads))
     (out, dx, grads), (out_w, dx_w, grads_w) = results
     np.testing.assert_array_equal(out, out_w)
