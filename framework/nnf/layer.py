@@ -31,9 +31,17 @@ import attrs
 import numpy as np
 
 from .errors import ConfigError, NotBuiltError, ShapeError
-from .keys import KEY_PATTERN, parse_key
+from .keys import KEY_PATTERN, is_key, parse_key
 
-__all__ = ["KEY_PATTERN", "Layer", "Shape", "deferred_build", "init_array", "parse_key"]
+__all__ = [
+    "KEY_PATTERN",
+    "Layer",
+    "Shape",
+    "deferred_build",
+    "init_array",
+    "is_key",
+    "parse_key",
+]
 
 Shape = tuple[int, ...]
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import PluginLoadError, RegistrationError, UnknownLayerError
-from .keys import KEY_PATTERN, parse_key
+from .keys import is_key, parse_key
 
 if TYPE_CHECKING:
     from .layer import Layer
@@ -112,7 +112,7 @@ class Registry:
             entry = PluginEntry(key=ep.name, value=ep.value, dist=dist, dist_version=version, ep=ep)
             if not entry.builtin and third_party_off:
                 continue
-            if not KEY_PATTERN.match(ep.name):
+            if not is_key(ep.name):
                 entry.status, entry.cause = (
                     BROKEN,
                     (f"entry-point name {ep.name!r} is not a key of the form 'namespace.Name.vN'"),
@@ -285,7 +285,7 @@ def _class_problem(obj: Any, key: str) -> str | None:
 
     if not (isinstance(obj, type) and issubclass(obj, Layer)):
         return f"{obj!r} is not a subclass of nnf.Layer"
-    if not KEY_PATTERN.match(key or ""):
+    if not is_key(key):
         return f"key {key!r} is not of the form 'namespace.Name.vN'"
     if obj.key != key:
         return (

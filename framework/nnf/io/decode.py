@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..layer import KEY_PATTERN
+from ..keys import is_key
 from .spec import (
     CHECKSUM_KEY,
     FORMAT_MARKER,
@@ -142,27 +142,34 @@ def _name(value: Any, where: str) -> str:
     if not valid_name(value):
         raise ModelFormatError(
             f"{where} is {_kind(value) if not isinstance(value, str) else repr(value[:60])}: "
-            "a name is 1-128 characters without '.' or control characters"
+            "a name is 1-128 code points, none of them '.' or a control character "
+            "(U+0000-U+001F, U+007F-U+009F)"
         )
     return value
 
 
 def check_plain(value: Any, where: str) -> None:
-    """A JSON-like value: nil, bool, int, float, str, lists, maps; nested <= 32 deep."""
-    stack = [(value, where, 0)]
+    """A JSON-like value: nil, bool, int, float, str, lists, maps with str keys.
+
+    Depth counts containers only: ``value`` (a config map) is depth 1, a list or map inside a
+    container of depth d is at depth d + 1, and none may be deeper than 32.
+    """
+    stack = [(value, where, 1)]
     while stack:
         item, path, depth = stack.pop()
-        if depth > MAX_CONFIG_DEPTH:
-            raise ModelFormatError(f"{path} nests deeper than {MAX_CONFIG_DEPTH} levels")
         if item is None or isinstance(item, (bool, int, float, str)):
             continue
+        if not isinstance(item, (list, dict)):
+            raise ModelFormatError(f"{path} holds a {_kind(item)}, which configs may not")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ModelFormatError(
+                f"{path} nests deeper than {MAX_CONFIG_DEPTH} levels (the config map is level 1)"
+            )
         if isinstance(item, list):
             inner = f"{path}[]"  # one path per list, not per element: lists may be long
             stack.extend((v, inner, depth + 1) for v in item)
-        elif isinstance(item, dict):
-            stack.extend((v, f"{path}.{k[:40]}", depth + 1) for k, v in item.items())
         else:
-            raise ModelFormatError(f"{path} holds a {_kind(item)}, which configs may not")
+            stack.extend((v, f"{path}.{k[:40]}", depth + 1) for k, v in item.items())
 
 
 # --------------------------------------------------------------------------- validation
@@ -228,7 +235,7 @@ def _layers(value: Any) -> tuple[LayerRecord, ...]:
             raise ModelFormatError(f"{where}.name {name!r} is used by two layers")
         seen.add(name)
         key = rec["key"]
-        if not isinstance(key, str) or len(key) > 200 or not KEY_PATTERN.match(key):
+        if not is_key(key):
             raise ModelFormatError(f"{where}.key must be a registry key like 'acme.Name.v1'")
         version = _opt_int(rec["version"], f"{where}.version", 1, 2**31 - 1)
         if version is None:

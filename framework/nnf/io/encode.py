@@ -70,10 +70,15 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def to_plain(value: Any, where: str, depth: int = 0) -> Any:
-    """``value`` as msgpack-safe plain data (tuples -> lists, NumPy scalars -> numbers)."""
-    if depth > MAX_CONFIG_DEPTH:
-        raise ConfigError(f"{where} nests deeper than {MAX_CONFIG_DEPTH} levels")
+def to_plain(value: Any, where: str, depth: int = 1) -> Any:
+    """``value`` as msgpack-safe plain data (tuples -> lists, NumPy scalars -> numbers).
+
+    Depth counts containers as the reader does (``decode.check_plain``): ``value`` is depth 1.
+    """
+    if isinstance(value, (list, tuple, Mapping)) and depth > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            f"{where} nests deeper than {MAX_CONFIG_DEPTH} levels (the config map is level 1)"
+        )
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or isinstance(value, (bool, float, str)):
@@ -143,13 +148,16 @@ def _layer(layer: Any, index: int) -> tuple[dict[str, Any], dict[str, dict[str, 
     where = f"layer {index} {layer.label}"
     if not valid_name(layer.name):
         raise ConfigError(
-            f"{where}: the name {layer.name!r} cannot be saved; use 1-128 characters "
-            "without '.' or control characters"
+            f"{where}: the name {layer.name!r} cannot be saved; use 1-128 code points, none "
+            "of them '.' or a control character (U+0000-U+001F, U+007F-U+009F)"
         )
     params, state = dict(layer.params), dict(layer.state)
     for name in [*params, *state]:
         if not valid_name(name):
-            raise ConfigError(f"{where}: array name {name!r} cannot be saved (no '.' allowed)")
+            raise ConfigError(
+                f"{where}: array name {name!r} cannot be saved; use 1-128 code points, none "
+                "of them '.' or a control character"
+            )
     if set(params) & set(state):
         raise ConfigError(f"{where}: {sorted(set(params) & set(state))} is both param and state")
     record = {

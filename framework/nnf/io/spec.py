@@ -43,12 +43,16 @@ DTYPES: dict[str, np.dtype] = {
 }
 MAX_NDIM = 8
 
-#: Layer and parameter names: 1-128 characters, no ".", no control characters (a tensor's
-#: path is ``layer.param``, so a dot inside a name would make paths ambiguous).
-NAME_PATTERN = re.compile(r"^[^.\x00-\x1f\x7f]{1,128}\Z")
+#: Layer, array and slot names: 1-128 code points, none of them "." or a control character
+#: (Unicode category Cc: U+0000-U+001F and U+007F-U+009F, C1 included). A tensor's path is
+#: ``layer.param``, so a dot inside a name would make paths ambiguous.
+NAME_MAX = 128
+NAME_PATTERN = re.compile(rf"\A[^.\x00-\x1f\x7f-\x9f]{{1,{NAME_MAX}}}\Z")
 
-#: Nesting allowed inside free-form values (layer and optimizer configs).
+#: Containers nested in a layer config, the config map itself being depth 1.
 MAX_CONFIG_DEPTH = 32
+#: Containers nested in a whole file, the top-level map being depth 1 (msgpack's C unpacker).
+MAX_FILE_DEPTH = 1024
 #: Largest msgpack array/map accepted anywhere in a file.
 MAX_CONTAINER_LEN = 1 << 20
 
@@ -72,7 +76,8 @@ def size_limit(limit: int | None = None) -> int:
 
 
 def valid_name(name: Any) -> bool:
-    return isinstance(name, str) and NAME_PATTERN.match(name) is not None
+    """Whether ``name`` may name a layer, an array or an optimizer slot (docs/format.md, 4)."""
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
 # ---------------------------------------------------------------------------- migrations
