@@ -24,6 +24,7 @@ def positive_int(optional: bool = False) -> Validator:
                 f"got {value!r}"
             )
 
+    check.minimum = 1  # type: ignore[attr-defined]  # listed by nnf.layer_options
     return check
 
 
@@ -37,6 +38,7 @@ def one_of(options: Sequence[str]) -> Validator:
                 f"{', '.join(map(repr, options))}, got {value!r}"
             )
 
+    check.options = tuple(options)  # type: ignore[attr-defined]  # listed by nnf.layer_options
     return check
 
 

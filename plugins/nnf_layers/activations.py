@@ -116,7 +116,11 @@ class LeakyReLU(_Elementwise):
 
     key = "nnf.LeakyReLU.v1"
 
-    alpha: float = attrs.field(default=0.01, validator=_non_negative_number)
+    alpha: float = attrs.field(
+        default=0.01,
+        validator=_non_negative_number,
+        metadata={"doc": "slope for x <= 0, a number >= 0"},
+    )
 
     def _apply(self, x: np.ndarray) -> np.ndarray:
         return np.where(x > 0, x, x * float(self.alpha))

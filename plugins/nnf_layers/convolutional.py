@@ -70,13 +70,39 @@ class Convolutional(Layer):
     key = "nnf.Convolutional.v1"
     samples_independent = True
 
-    input_shape: Shape | None = attrs.field(default=None, converter=optional_shape)
-    kernel_size: int | None = attrs.field(default=None, validator=positive_int(optional=True))
-    depth: int | None = attrs.field(default=None, validator=positive_int(optional=True))
-    stride: int = attrs.field(default=1, validator=positive_int())
-    padding: str = attrs.field(default="valid", validator=one_of(("valid", "same")))
-    bias: str = attrs.field(default="position", validator=one_of(("position", "channel")))
-    init: str = attrs.field(default="glorot", validator=one_of(INITS))
+    input_shape: Shape | None = attrs.field(
+        default=None,
+        converter=optional_shape,
+        metadata={"doc": "(C, H, W) of a sample; null: taken from the previous layer"},
+    )
+    kernel_size: int | None = attrs.field(
+        default=None,
+        validator=positive_int(optional=True),
+        metadata={"doc": "k: kernels are k x k", "required": True},
+    )
+    depth: int | None = attrs.field(
+        default=None,
+        validator=positive_int(optional=True),
+        metadata={"doc": "D, kernels (output channels)", "required": True},
+    )
+    stride: int = attrs.field(
+        default=1, validator=positive_int(), metadata={"doc": "s, step between windows"}
+    )
+    padding: str = attrs.field(
+        default="valid",
+        validator=one_of(("valid", "same")),
+        metadata={"doc": "valid: no padding; same: zero padding, H' = ceil(H / s)"},
+    )
+    bias: str = attrs.field(
+        default="position",
+        validator=one_of(("position", "channel")),
+        metadata={"doc": "one bias per output value (the tutorial's) or per output channel"},
+    )
+    init: str = attrs.field(
+        default="glorot",
+        validator=one_of(INITS),
+        metadata={"doc": "how kernels are drawn when built; no effect on inference"},
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.kernel_size is None or self.depth is None:

@@ -31,9 +31,21 @@ class Dense(Layer):
     key = "nnf.Dense.v1"
     samples_independent = True
 
-    input_size: int | None = attrs.field(default=None, validator=positive_int(optional=True))
-    output_size: int | None = attrs.field(default=None, validator=positive_int(optional=True))
-    init: str = attrs.field(default="glorot", validator=one_of(INITS))
+    input_size: int | None = attrs.field(
+        default=None,
+        validator=positive_int(optional=True),
+        metadata={"doc": "n, features per sample; null: taken from the previous layer"},
+    )
+    output_size: int | None = attrs.field(
+        default=None,
+        validator=positive_int(optional=True),
+        metadata={"doc": "m, features out", "required": True},
+    )
+    init: str = attrs.field(
+        default="glorot",
+        validator=one_of(INITS),
+        metadata={"doc": "how weights are drawn when built; no effect on inference"},
+    )
 
     _grads_dirty = False  # whether self.grads may hold non-zero values
 

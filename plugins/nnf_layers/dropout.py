@@ -30,7 +30,11 @@ class Dropout(Layer):
     key = "nnf.Dropout.v1"
     samples_independent = True
 
-    rate: float = attrs.field(default=0.5, validator=_rate)
+    rate: float = attrs.field(
+        default=0.5,
+        validator=_rate,
+        metadata={"doc": "fraction dropped while training, 0 <= rate < 1; inference ignores it"},
+    )
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         x = as_float(x, self.dtype)

@@ -34,8 +34,14 @@ class MaxPool2D(Layer):
     samples_independent = True
     takes_maxima = True  # a ReLU before it may run after it, on 1/4 of the values (nnf.plan)
 
-    pool_size: int = attrs.field(default=2, validator=positive_int())
-    stride: int | None = attrs.field(default=None, validator=positive_int(optional=True))
+    pool_size: int = attrs.field(
+        default=2, validator=positive_int(), metadata={"doc": "p: windows are p x p"}
+    )
+    stride: int | None = attrs.field(
+        default=None,
+        validator=positive_int(optional=True),
+        metadata={"doc": "s, step between windows; null: s = pool_size"},
+    )
 
     @property
     def step(self) -> int:

@@ -34,8 +34,12 @@ class Reshape(Layer):
     key = "nnf.Reshape.v1"
     samples_independent = True
 
-    input_shape: Shape = attrs.field(converter=_input_shape)
-    output_shape: Shape = attrs.field(converter=_output_shape)
+    input_shape: Shape = attrs.field(
+        converter=_input_shape, metadata={"doc": "a sample's shape in"}
+    )
+    output_shape: Shape = attrs.field(
+        converter=_output_shape, metadata={"doc": "a sample's shape out, same number of values"}
+    )
 
     def declared_input_shape(self) -> Shape | None:
         return self.input_shape
