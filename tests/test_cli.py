@@ -646,6 +646,31 @@ def test_layers_check_json() -> None:
     assert result.exit_code == (0 if all(e["status"] == "ok" for e in entries) else 1)
 
 
+def test_layers_config_lists_every_option() -> None:
+    result = run("layers", "--config")
+    assert result.exit_code == 0
+    block = result.stdout.split("\nnnf.MaxPool2D.v1\n", 1)[1].split("\n\n", 1)[0]
+    assert "pool_size" in block and "int >= 1" in block and "2" in block
+    assert "stride" in block and "null" in block and "s = pool_size" in block
+    assert "nnf.Softmax.v1: no options" in result.stdout
+
+
+def test_layers_config_json_matches_the_layers_fields() -> None:
+    from nnf.layer_options import layer_options
+
+    entries = json.loads(run("layers", "--config", "--json").stdout)
+    for entry in entries:
+        if entry["status"] != "ok":
+            assert entry["options"] is None
+            continue
+        cls = nnf.get_layer(entry["key"])
+        assert [o["name"] for o in entry["options"]] == list(cls.config_fields())
+        assert entry["options"] == [o.as_dict() for o in layer_options(cls)]
+    dense = next(e for e in entries if e["key"] == "nnf.Dense.v1")
+    init = next(o for o in dense["options"] if o["name"] == "init")
+    assert init["default"] == "glorot" and init["choices"] == ["glorot", "he", "normal"]
+
+
 # ------------------------------------------------------------------------- progress
 class FakeStream:
     def __init__(self, tty: bool) -> None:

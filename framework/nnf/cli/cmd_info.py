@@ -126,37 +126,83 @@ def _describe(path: str, d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command(short_help="List registered layers and their status.")
+@click.command(short_help="List registered layers, their status and their options.")
 @click.option(
     "--check",
     is_flag=True,
     help="Import every plugin to confirm it works (exit 1 if one is broken).",
 )
+@click.option(
+    "--config",
+    "show_config",
+    is_flag=True,
+    help="Also list each layer's config options: type, default and meaning (imports every plugin).",
+)
 @json_option
-def layers(check: bool, as_json: bool) -> None:
+def layers(check: bool, show_config: bool, as_json: bool) -> None:
     """List every registered layer key with its package, version and status.
 
     Status: ok, unloaded (not imported yet; use --check), broken (with the cause),
-    conflict (two packages claim the key) or blocked (NNF_BLOCK_PLUGINS).
+    conflict (two packages claim the key) or blocked (NNF_BLOCK_PLUGINS). With --config,
+    each layer's options follow (in --json, as "options": name, type, default, required,
+    choices, doc), as docs/layers.md lists them for the built-in layers.
 
     \b
     Example:
       nnf layers --check
+      nnf layers --config
     """
     from ..registry import BLOCKED, OK, REGISTRY, UNLOADED
     from .errors import FAILURE
     from .output import Console, table
 
     console = Console(json_mode=as_json)
-    entries = REGISTRY.check() if check else REGISTRY.entries()
+    entries = REGISTRY.check() if check or show_config else REGISTRY.entries()
     if as_json:
-        console.emit_json([e.as_dict() for e in entries])
+        records = [e.as_dict() for e in entries]
+        if show_config:
+            for record, entry in zip(records, entries, strict=True):
+                record["options"] = _options(entry)
+        console.emit_json(records)
     else:
         rows: list[tuple[str, ...]] = [("key", "package", "version", "status")]
         for e in entries:
             status = e.status if not e.cause else f"{e.status}: {e.cause}"
             rows.append((e.key, e.dist, e.dist_version or "-", status))
         console.result(table(rows) if entries else "no layers are registered")
+        if show_config:
+            for e in entries:
+                console.result(_options_text(e))
     bad = [e for e in entries if e.status not in (OK, UNLOADED, BLOCKED)]
     if check and bad:
         click.get_current_context().exit(FAILURE)
+
+
+def _options(entry: Any) -> list[dict[str, Any]] | None:
+    """The entry's options as dicts, or None when its class did not load."""
+    from ..layer_options import layer_options
+
+    if entry.cls is None:
+        return None
+    return [o.as_dict() for o in layer_options(entry.cls)]
+
+
+def _options_text(entry: Any) -> str:
+    """A key and its options, one line each: ``name  type  default  meaning``."""
+    import json
+
+    from .output import table
+
+    options = _options(entry)
+    if options is None:
+        return f"\n{entry.key}: options unknown ({entry.status})"
+    if not options:
+        return f"\n{entry.key}: no options"
+    rows: list[tuple[str, ...]] = []
+    for o in options:
+        kind = o["type"]
+        if o["choices"] is not None:
+            kind += ": " + ", ".join(json.dumps(c) for c in o["choices"])
+        default = "required" if o["required"] else json.dumps(o["default"])
+        rows.append((f"  {o['name']}", kind, default, o["doc"]))
+    return f"\n{entry.key}\n" + table([("  option", "type", "default", "meaning"), *rows])
