@@ -1,10 +1,13 @@
 """A deterministic mutation fuzzer for .nnf files (used by tests/test_io_fuzz.py).
 
 Each case mutates one of a few valid files, at the byte level (bit flips, truncations,
-inserted/deleted/duplicated bytes, msgpack headers declaring huge lengths, deep nesting) or
+inserted/deleted/duplicated bytes, msgpack headers declaring huge lengths, deep nesting),
 inside the decoded map (swapped types, huge shapes and sizes, removed/added keys, edited
-values), with and without a recomputed checksum. Every outcome must be a model or a
-``ModelFormatError``. Run it alone with
+values), or at the edges of docs/format.md's rules (names and keys with controls, non-ASCII
+letters and digits, trailing newlines, 128/129 code points; configs nested 32/33 deep), with
+and without a recomputed checksum. Every outcome must be a model or a ``ModelFormatError``,
+and a file that loads must keep the written rules (checked here independently of nnf's
+code). Run it alone with
 
     python tests/nnf_io_fuzz.py --cases 100000 --seed 0
 """
@@ -16,9 +19,11 @@ import hashlib
 import math
 import random
 import resource
+import string
 import sys
 import time
 import traceback
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,76 @@ HUGE_HEADERS = [
     b"\xd4\x05\x00",  # fixext 1
     b"\xc1",  # never used
 ]
+
+
+#: Characters at the edges of the name and key rules (docs/format.md, section 4).
+EDGE_CHARACTERS = [
+    "\n",
+    "\x00",
+    "\x1f",
+    "\x7f",
+    "\x80",
+    "\x85",
+    "\x9f",
+    "\xa0",
+    "é",
+    "٣",
+    "😀",
+    "\u2028",
+    ".",
+]
+KEY_CHARACTERS = set(string.ascii_letters + string.digits + "_")
+
+
+def name_breaks_rules(name: Any) -> bool:
+    """1-128 code points, no '.', no character of Unicode category Cc."""
+    return (
+        not isinstance(name, str)
+        or not 1 <= len(name) <= 128
+        or "." in name
+        or any(unicodedata.category(c) == "Cc" for c in name)
+    )
+
+
+def key_breaks_rules(key: Any) -> bool:
+    """namespace.Name.vN in ASCII letters, digits and '_', at most 200 characters."""
+    if not isinstance(key, str) or len(key) > 200:
+        return True
+    *parts, version = key.split(".")
+    identifiers_ok = len(parts) >= 2 and all(
+        p and set(p) <= KEY_CHARACTERS and not p[0].isdigit() for p in parts
+    )
+    digits = version[1:]
+    version_ok = (
+        version[:1] == "v"
+        and digits != ""
+        and set(digits) <= set(string.digits)
+        and digits[0] != "0"
+    )
+    return not (identifiers_ok and version_ok)
+
+
+def broken_rule(data: bytes) -> str | None:
+    """The first written rule a file breaks (names, keys, config depth), or None."""
+    doc = msgpack.unpackb(data)
+    for layer in doc["model"]["layers"]:
+        for name in [layer["name"], *layer["params"], *layer["state"]]:
+            if name_breaks_rules(name):
+                return f"name {name!r}"
+        if key_breaks_rules(layer["key"]):
+            return f"key {layer['key']!r}"
+        if depth(layer["config"]) > 32:
+            return "config deeper than 32"
+    return None
+
+
+def depth(value: Any) -> int:
+    """Containers nested in ``value``, itself included (a scalar is 0)."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth, value), default=0)
+    return 0
 
 
 def seed_files() -> list[bytes]:
@@ -197,9 +272,64 @@ class Mutator:
             return "struct-stale", out[:-32] + data[-32:]
         return "struct", out
 
+    # ----------------------------------------------------------------- rule edges
+    def edge_string(self, old: str) -> str:
+        r = self.rng
+        c = r.choice(EDGE_CHARACTERS)
+        return r.choice(
+            [
+                old + c,
+                c + old,
+                old[:1] + c + old[1:],
+                (old * 128)[:128],
+                (old * 129)[:129],
+                c * 128,
+                c * 129,
+            ]
+        )
+
+    def rules(self, data: bytes) -> tuple[str, bytes]:
+        """A name, array name or key at the edge of its rule, renamed consistently (tensor
+        paths, writer.plugins), or a config nested 32 or 33 levels deep."""
+        r = self.rng
+        doc = msgpack.unpackb(data)
+        doc.pop("sha256")
+        layer = r.choice(doc["model"]["layers"])
+        target = r.choice(["name", "key", "array", "depth"])
+        if target == "name" or (target == "array" and not layer["params"]):
+            old, new = layer["name"], self.edge_string(layer["name"])
+            layer["name"] = new
+            doc["tensors"] = {
+                (new + p[len(old) :] if p.startswith(old + ".") else p): t
+                for p, t in doc["tensors"].items()
+            }
+            doc.pop("optimizer", None)
+        elif target == "key":
+            old, new = layer["key"], self.edge_string(layer["key"])
+            for other in doc["model"]["layers"]:
+                if other["key"] == old:
+                    other["key"] = new
+            doc["writer"]["plugins"][new] = doc["writer"]["plugins"].pop(old)
+        elif target == "array":
+            old = r.choice(layer["params"])
+            new = self.edge_string(old)
+            layer["params"] = [new if p == old else p for p in layer["params"]]
+            path = f"{layer['name']}.{old}"
+            doc["tensors"][f"{layer['name']}.{new}"] = doc["tensors"].pop(path)
+            doc.pop("optimizer", None)
+        else:
+            nested: list = []
+            for _ in range(r.choice([30, 31, 32])):  # with the config map: 32, 33 or 34 deep
+                nested = [nested]
+            layer["config"]["deep"] = nested
+        return f"rules-{target}", b"".join(pack_chunks(doc))
+
     def case(self, seeds: list[bytes]) -> tuple[str, bytes]:
         data = self.rng.choice(seeds)
-        if self.rng.random() < 0.5:
+        pick = self.rng.random()
+        if pick < 0.15:
+            return self.rules(data)
+        if pick < 0.6:
             return self.structure(data)
         return self.bytes_level(data)
 
@@ -226,6 +356,10 @@ def run(cases: int, seed: int = 0, log_every: int = 0) -> dict[str, Any]:
                 model = nnf.loads(data)
                 check_loaded(model)
                 outcome = "loaded"
+                broken = broken_rule(data)
+                if broken is not None:
+                    outcome = "FAILED"
+                    failures.append(f"case {i} ({kind}): loaded although its {broken} is invalid")
             except ModelFormatError:
                 outcome = "refused"
             except BaseException as exc:  # anything else is a bug: keep the case number

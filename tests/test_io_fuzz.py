@@ -26,6 +26,10 @@ def test_every_mutation_loads_or_raises_model_format_error():
     assert outcomes["loaded"] > 0 and outcomes["refused"] > 0
     # Both halves of the mutator reached the loader with a valid checksum.
     assert outcomes.get("struct:refused", 0) > 0 and outcomes.get("bytes-huge+fix:refused", 0) > 0
+    # The rule edges (docs/format.md, section 4) were both accepted and refused.
+    for target in ("name", "key", "array"):
+        assert outcomes.get(f"rules-{target}:refused", 0) > 0, target
+    assert outcomes.get("rules-name:loaded", 0) + outcomes.get("rules-array:loaded", 0) > 0
     assert grown_mib < 200, f"peak memory grew by {grown_mib:.0f} MiB during the fuzz run"
 
 
