@@ -57,9 +57,9 @@ def _default(field: attrs.Attribute) -> tuple[Any, bool]:
     """(JSON-safe default, whether the option is required)."""
     if field.default is attrs.NOTHING:
         return None, True
-    value = field.default
+    value: Any = field.default
     if isinstance(value, attrs.Factory):  # type: ignore[arg-type]
-        value = value.factory() if not value.takes_self else None
+        value = None if value.takes_self else value.factory()
     return _json_safe(value), bool(field.metadata.get("required", False))
 
 
