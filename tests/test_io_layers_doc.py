@@ -248,17 +248,13 @@ def test_stripped_files_really_lack_their_default_options(runs):
 def test_the_models_use_every_layer_and_every_option():
     """Every built-in key appears; every option takes its default and another value; every
     allowed value of a choice appears (required options: any value)."""
-    seen: dict[str, dict[str, list[Any]]] = {key: {} for key in BUILTIN_KEYS}
+    seen: dict[str, dict[str, list[Any]]] = {}
     for make in MODELS.values():
         for layer in make("float32").layers:
+            options = seen.setdefault(type(layer).key, {})
             for option, value in layer.get_config().items():
-                seen.setdefault(type(layer).key, {}).setdefault(option, []).append(value)
-            seen.setdefault(type(layer).key, {})
-    unused = [
-        key
-        for key in BUILTIN_KEYS
-        if key not in {type(la).key for m in MODELS.values() for la in m("float32").layers}
-    ]
+                options.setdefault(option, []).append(value)
+    unused = sorted(set(BUILTIN_KEYS) - set(seen))
     assert not unused, f"no tested model uses {unused}: add one to MODELS"
     gaps = []
     for key in BUILTIN_KEYS:
