@@ -736,6 +736,25 @@ def test_layers_check_reports_a_broken_plugin(monkeypatch: pytest.MonkeyPatch) -
     assert "broken: importing acme_layers.gated raised ImportError" in row
 
 
+def test_layers_config_with_a_broken_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nnf.registry import REGISTRY, PluginEntry
+
+    broken = PluginEntry(
+        key="acme.Gated.v1",
+        value="acme_layers.gated:Gated",
+        dist="acme-layers",
+        dist_version="0.3",
+        status="broken",
+        cause="ImportError",
+    )
+    monkeypatch.setattr(REGISTRY, "check", lambda: [*REGISTRY.entries(), broken])
+    result = run("layers", "--config")
+    assert result.exit_code == 0  # listing options is not a check
+    assert "acme.Gated.v1: options unknown (broken)" in result.stdout
+    entries = json.loads(run("layers", "--config", "--json").stdout)
+    assert next(e for e in entries if e["key"] == "acme.Gated.v1")["options"] is None
+
+
 def test_run_files_layouts(tmp_path: Path) -> None:
     from nnf.cli.train_config import run_files
 
