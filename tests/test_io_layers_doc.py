@@ -120,13 +120,15 @@ def dense_relu_softmax(dtype: str = "float32") -> nnf.Sequential:
 
 
 def images_as_rows(dtype: str = "float32") -> nnf.Sequential:
-    """Softmax over the last axis of (C, H, W) samples; Reshape of images; even kernels."""
+    """Softmax over the last axis of (C, H, W) samples; Reshape of images; even kernels;
+    LeakyReLU's default slope."""
     layers = [
         Convolutional(kernel_size=4, depth=2, stride=3, padding="same"),
         Reshape((2, 3, 3), (3, 6)),
         Softmax(),
         Reshape((3, 6), (1, 3, 6)),
         Convolutional(kernel_size=2, depth=3, padding="valid", stride=2, bias="channel"),
+        LeakyReLU(),  # alpha 0.01, left out of the stripped file
     ]
     return nnf.Sequential(layers, input_shape=(1, 7, 9), dtype=dtype)
 
