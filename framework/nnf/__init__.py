@@ -33,18 +33,21 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "testing": ("nnf.testing", None),
     "export": ("nnf.export", None),
     "io": ("nnf.io", None),
+    "report": ("nnf.visual", "report"),
+    "visual": ("nnf.visual", None),
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from . import datasets, errors, export, io, layers, losses, optimizers, testing
+    from . import datasets, errors, export, io, layers, losses, optimizers, testing, visual
     from .io import inspect, load, load_weights, loads, save
     from .layer import Layer
     from .model import Sequential
     from .registry import get_layer, list_layers, register_layer
     from .training import History
     from .tutorial import predict, train
+    from .visual import report
 
 
 def __getattr__(name: str) -> Any:
