@@ -122,6 +122,8 @@ def _register() -> None:
 
     for command in (build, train, evaluate, predict, summary, inspect_cmd, layers):
         cli.add_command(command)
+    NNFGroup.lazy["report"] = ("nnf.cli.cmd_report", "report", "An HTML report on a trained model.")
+    NNFGroup.lazy["show"] = ("nnf.cli.cmd_show", "show", "Draw filters, feature maps or curves.")
     import importlib.util
 
     if importlib.util.find_spec("nnf.export") is not None:  # finds it without importing it

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -72,12 +74,12 @@ def image_formats() -> list[str]:
 
 
 def figure_format(path: str | Path) -> str:
-    """The format a path's suffix names; ValueError naming the choices when none fits."""
+    """The format a path's suffix names; ConfigError naming the choices when none fits."""
     suffix = Path(path).suffix.lstrip(".").lower()
     kinds = image_formats()
     if suffix not in kinds:
         what = "." + suffix if suffix else "a suffix-less"
-        raise ValueError(
+        raise ConfigError(
             f"{path}: cannot draw {what} file; end the name with one of "
             f"{', '.join('.' + k for k in kinds)}"
         )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ConfigError, DataError
 from .canvas import new_figure, save_figure, style
 from .internals import as_images, feature_maps, first_kernels
 from .mosaic import colour, grid_figure
@@ -49,7 +50,7 @@ def curves_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     """One panel per metric (train and validation together) against the epoch."""
     panels = curve_panels(rows)
     if not panels:
-        raise ValueError("no per-epoch metrics to draw")
+        raise DataError("no per-epoch metrics to draw: the run has no metrics and no history")
     cols = min(len(panels), 3)
     lines = math.ceil(len(panels) / cols)
     with style():
@@ -184,10 +185,10 @@ def draw_curves(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
 
 
 def draw_filters(model: Sequential, path: str | Path) -> Path:
-    """Write the first convolution's kernels to an image file (ValueError without one)."""
+    """Write the first convolution's kernels to an image file (ConfigError without one)."""
     found = first_kernels(model)
     if found is None:
-        raise ValueError(f"model {model.name!r} has no convolution: no filters to draw")
+        raise ConfigError(f"model {model.name!r} has no convolution: it has no filters to draw")
     _, kernels = found
     return save_figure(filters_figure(kernels), path)
 
@@ -196,7 +197,7 @@ def draw_feature_maps(model: Sequential, sample: np.ndarray, path: str | Path) -
     """Write one sample's feature maps through every convolution and pooling to a file."""
     maps = feature_maps(model, sample)
     if not maps:
-        raise ValueError(
+        raise ConfigError(
             f"model {model.name!r} has no convolution or pooling layer: no feature maps to draw"
         )
     images = as_images(np.asarray(sample)[None], model.input_shape)

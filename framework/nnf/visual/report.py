@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ConfigError, DataError, ShapeError
 from . import page
 from .canvas import figure_bytes, require_matplotlib
 from .figures import (
@@ -75,11 +76,13 @@ def report(
     x = np.asarray(x)[:max_samples]
     y = np.asarray(y)[:max_samples]
     if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)}; give one label per sample")
+        raise ShapeError(f"x has {len(x)} samples but y has {len(y)}; give one label per sample")
     if len(x) == 0:
-        raise ValueError("the report needs at least one sample to score")
+        raise DataError("the report needs at least one sample to score")
     if not 0 <= sample < len(x):
-        raise ValueError(f"sample={sample} is not one of the {len(x)} samples (0 to {len(x) - 1})")
+        raise ConfigError(
+            f"sample={sample} is not one of the {len(x)} samples: choose 0 to {len(x) - 1}"
+        )
     pred = model.predict(x, batch_size=batch_size)
     rows = _history_rows(model, history)
     labels = class_labels(y)
@@ -164,7 +167,7 @@ def _curves(rows: list[dict[str, Any]]) -> str:
         )
     try:
         fig = curves_figure(rows)
-    except ValueError:
+    except DataError:
         return page.note("The training history holds no numeric metrics to draw.")
     keys = sorted({k for r in rows for k in r} - {"epoch", "seconds"})
     return page.image(

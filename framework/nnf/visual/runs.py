@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DataError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..model import Sequential
@@ -26,14 +26,16 @@ def run_model_path(run: str | Path, which: str = "last") -> Path:
     path = Path(run)
     if not path.is_dir():
         if not path.exists():
-            raise DataError(f"{path} does not exist: give a run folder (runs/NAME) or a .nnf file")
+            raise ConfigError(
+                f"{path} does not exist: give a run folder (runs/NAME) or a .nnf file"
+            )
         return path
     wanted = f"{which}.nnf"
     names = [wanted, *(n for n in MODEL_NAMES if n != wanted)]
     for name in names:
         if (path / name).is_file():
             return path / name
-    raise DataError(
+    raise ConfigError(
         f"{path} holds no model file ({' or '.join(MODEL_NAMES)}); train into it with "
         f"`nnf train SPEC -o {path}` or give a .nnf file"
     )
