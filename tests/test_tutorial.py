@@ -44,11 +44,26 @@ def test_cnn_program_differs_from_the_tutorial_only_in_imports():
     assert code_lines((EXAMPLES / "mnist_conv.py").read_text()) == tutorial_lines
 
 
-def test_xor_reaches_the_tutorials_error(capsys):
+def test_xor_reaches_the_tutorials_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a headless run saves its plot
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # no display, as on CI
     out = run_example(EXAMPLES / "xor.py", capsys, seed=0)
     errors = [float(m) for m in re.findall(r"^\d+/10000, error=(\S+)$", out, re.M)]
     assert len(errors) == 10000
     assert errors[-1] < 0.01
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert "no display: plot saved to xor.png" in out
+    pixels = plt_read(tmp_path / "xor.png")
+    assert pixels.shape[0] > 100 and pixels[..., :3].std() > 0.01
+
+
+def plt_read(path: Path) -> np.ndarray:
+    from matplotlib.image import imread
+
+    return np.asarray(imread(path))
 
 
 def test_cnn_separates_zeros_and_ones(capsys):

@@ -1,8 +1,10 @@
 # The tutorial's XOR network, with only the imports changed (matplotlib is optional:
-# `pip install 'nnf[plot]'` to see the decision surface).
+# `pip install 'nnf-framework[plot]'` to see the decision surface). Without a display,
+# plt.show() saves the plot to xor.png instead (nnf.visual.headless).
 import numpy as np
 try:
-    import matplotlib.pyplot as plt
+    from nnf.visual.headless import pyplot_or_png
+    plt = pyplot_or_png("xor.png")
 except ImportError:
     plt = None
 
