@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from .canvas import new_figure, save_figure, style
 from .internals import as_images, feature_maps, first_kernels
-from .mosaic import colour, grid_figure
+from .mosaic import colour, grid_figure, title_gap
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -124,9 +124,12 @@ def mistakes_figure(
 ) -> Figure:
     """Samples with their true and predicted class and the probability given to the latter."""
     tiles = [colour(image, "picture") for image in images]
-    titles = [f"true {t}\npred {p} ({c:.0%})" for t, p, c in zip(true, predicted, confidence)]
+    titles = [f"true {t}\npred {p} {c:.0%}" for t, p, c in zip(true, predicted, confidence)]
+    gap = title_gap(titles)
     with style():
-        return grid_figure([("", tiles)], min(cols, len(tiles)), titles, "#b00020", title_lines=2)
+        return grid_figure(
+            [("", tiles)], min(cols, len(tiles)), titles, "#b00020", title_lines=2, gap=gap
+        )
 
 
 def filters_figure(kernels: np.ndarray) -> Figure:

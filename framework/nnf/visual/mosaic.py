@@ -21,6 +21,13 @@ PX = 3  # pixels per unit in the PNG: tiles are 84 px wide
 UNIT = PX / DPI  # inches per unit
 
 
+def title_gap(titles: Sequence[str], points: float = 7) -> int:
+    """The column gap (units) that keeps titles of ``points``-sized text from overlapping."""
+    longest = max((len(line) for t in titles for line in t.splitlines()), default=0)
+    needed = math.ceil(longest * points * 0.55 / 72 / UNIT) + 2  # ~0.55 em per character
+    return max(GAP, needed - TILE)
+
+
 def resize(image: np.ndarray, side: int = TILE) -> np.ndarray:
     """Nearest-neighbour resize of the first two axes to ``side`` x ``side``."""
     h, w = image.shape[:2]
@@ -60,14 +67,16 @@ def grid_figure(
     title_colour: str = "black",
     label_units: int = 0,
     title_lines: int = 0,
+    gap: int = GAP,
 ) -> Figure:
     """Tiles (RGB arrays from ``colour``) in blocks: each block ``(label, tiles)`` starts a new
     line, wraps after ``cols`` tiles, and has its label on the left (``label_units`` wide).
-    ``titles`` (one per tile, in order) go above the tiles, in ``title_lines`` lines."""
+    ``titles`` (one per tile, in order) go above the tiles, in ``title_lines`` lines; ``gap``
+    units separate the columns (wide titles need more)."""
     head = 5 * title_lines  # units of text above each tile
     line_h = TILE + GAP + head
     lines = [math.ceil(len(tiles) / cols) or 1 for _, tiles in rows]
-    width = label_units + cols * (TILE + GAP) + GAP
+    width = label_units + cols * (TILE + gap) + gap
     height = sum(lines) * line_h + GAP
     canvas = np.ones((height * PX, width * PX, 3))
     fig = new_figure(width * UNIT, height * UNIT)
@@ -81,7 +90,7 @@ def grid_figure(
             labels.append((label_units - 2, (line + count / 2) * line_h + head / 2, label))
         for i, tile in enumerate(tiles):
             top = (line + i // cols) * line_h + head + GAP
-            left = label_units + GAP + (i % cols) * (TILE + GAP)
+            left = label_units + gap + (i % cols) * (TILE + gap)
             block = resize(tile, TILE * PX)
             canvas[top * PX : (top + TILE) * PX, left * PX : (left + TILE) * PX] = block
             if titles is not None and index < len(titles):
