@@ -100,3 +100,27 @@ def test_troubleshooting_quotes_real_messages():
     )
     missing = [f for f in fragments if f not in source]
     assert missing == []
+
+
+SEED_TEXT = ROOT.parent / "shared" / "seed" / "000_ed0ffd7b9922c6aa.txt"
+
+
+@pytest.mark.skipif(not SEED_TEXT.exists(), reason="needs the tutorial text in ../shared/seed")
+def test_tutorial_page_quotes_the_tutorials_code():
+    """Every block after 'The tutorial:' in docs/tutorial.md is the tutorial's code, in order
+    (compared line by line without indentation, comments or blank lines)."""
+
+    def statements(text: str) -> list[str]:
+        lines = (re.sub(r"\s+#.*$", "", line).strip() for line in text.splitlines())
+        return [ln for ln in lines if ln and not ln.startswith("#") and not ln.isdigit()]
+
+    seed = statements(SEED_TEXT.read_text(encoding="utf-8"))
+    page = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^The tutorial:\n\n```python\n(.*?)^```", page, re.S | re.M)
+    assert len(blocks) == 8
+    for block in blocks:
+        wanted = statements(block)
+        at = 0
+        for line in wanted:
+            assert line in seed[at:], f"not in the tutorial (in this order): {line}"
+            at = seed.index(line, at) + 1

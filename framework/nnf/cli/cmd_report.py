@@ -99,6 +99,8 @@ def report(
     x_raw, y_raw = (
         (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
     )
+    if x_raw is None or y_raw is None:
+        raise CommandError(f"{dataset.name} has no {split} split to score")
     x_raw, y_raw = x_raw[:max_samples], y_raw[:max_samples]
     if sample >= len(x_raw):
         raise CommandError(f"--sample {sample}: the {split} split has {len(x_raw)} samples")
