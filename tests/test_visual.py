@@ -151,6 +151,16 @@ def test_curve_panels_pair_train_and_validation():
         ("accuracy", ["accuracy"]),
         ("learning rate", ["lr"]),
     ]
+    # Issue 16's rows: learning_rate, and regression metrics in place of accuracy.
+    rows = [
+        {"epoch": 1, "loss": 1.0, "mae": 0.5, "val_mae": 0.6, "val_rmse": 0.7, "learning_rate": 1}
+    ]
+    assert curve_panels(rows) == [
+        ("loss", ["loss"]),
+        ("mae", ["mae", "val_mae"]),
+        ("rmse", ["val_rmse"]),
+        ("learning rate", ["learning_rate"]),
+    ]
 
 
 def test_colour_kinds():
@@ -325,3 +335,19 @@ def test_load_run_falls_back_to_the_saved_history(trained, tmp_path):
     assert len(rows) == 3 and rows == runs.history_of(model)
     (tmp_path / "m.metrics.jsonl").write_text('{"epoch": 1, "loss": 2.0}\n')
     assert runs.load_run(tmp_path / "m.nnf")[1] == [{"epoch": 1, "loss": 2.0}]
+
+
+def test_report_finds_the_class_names_a_model_keeps(trained):
+    model, x, y = trained
+    saved = dict(model.metadata)
+    try:
+        model.metadata["nnf.class_names"] = json.dumps(["alpha", "beta", "gamma"])
+        assert "gamma" in nnf.report(model, x, y)
+        del model.metadata["nnf.class_names"]
+        model.metadata["nnf.run"] = json.dumps({"class_names": ["uno", "dos", "tres"]})
+        assert "tres" in nnf.report(model, x, y)
+        model.metadata["nnf.run"] = "{not json"
+        assert "gamma" not in nnf.report(model, x, y)  # unreadable: the class numbers
+    finally:
+        model.metadata.clear()
+        model.metadata.update(saved)

@@ -45,7 +45,10 @@ if TYPE_CHECKING:
     from ..model import Sequential
     from ..training import History
 
-RUN_METADATA_KEY = "nnf.run"  # where ``nnf train`` keeps the class names (cli/runinfo.py)
+# Where ``nnf train`` keeps the class names: its run record (cli/runinfo.py), and since issue 16
+# also a list of its own.
+RUN_METADATA_KEY = "nnf.run"
+NAMES_METADATA_KEY = "nnf.class_names"
 
 
 def report(
@@ -135,16 +138,26 @@ def _history_rows(model: Sequential, history: Any) -> list[dict[str, Any]]:
 
 
 def _class_names(model: Sequential, given: Sequence[str] | None, pred: np.ndarray) -> list[str]:
+    """``given``, else the names the model keeps (``model.class_names``, the ``nnf.class_names``
+    metadata, or the run record ``nnf train`` saved), else the class numbers."""
     if given is not None:
         return [str(n) for n in given]
-    try:
-        saved = json.loads(model.metadata.get(RUN_METADATA_KEY) or "{}").get("class_names")
-    except (ValueError, AttributeError):
-        saved = None
-    if isinstance(saved, list) and saved:
-        return [str(n) for n in saved]
+    for saved in (getattr(model, "class_names", None), *_saved_names(model)):
+        if isinstance(saved, list | tuple) and saved:
+            return [str(n) for n in saved]
     k = int(np.prod(pred.shape[1:])) if pred.ndim > 1 else 1
     return [str(i) for i in range(max(k, 2))]
+
+
+def _saved_names(model: Sequential) -> list[Any]:
+    found = []
+    for key, pick in ((NAMES_METADATA_KEY, None), (RUN_METADATA_KEY, "class_names")):
+        try:
+            value = json.loads(model.metadata.get(key) or "null")
+        except ValueError:
+            continue
+        found.append(value.get(pick) if pick and isinstance(value, dict) else value)
+    return found
 
 
 def _png(fig: Figure) -> bytes:
