@@ -248,6 +248,10 @@ def test_report_on_regression_targets_says_why_there_are_no_classes():
     html = nnf.report(model, x, x.sum(axis=1) * 0.37)
     assert "not class labels" in html and "mistakes" not in sections(html)
     assert sections(html)[-1] == "inside"
+    counts = nnf.report(model, x, np.arange(20) % 7)  # whole numbers, but one output
+    assert "not class labels" in counts and "mistakes" not in sections(counts)
+    binary = nnf.report(model, x, np.arange(20) % 2)  # 0/1 with one output: two classes
+    assert "mistakes" in sections(binary)
 
 
 def test_report_takes_a_history_and_bounds_the_samples(trained):

@@ -89,6 +89,8 @@ def report(
     pred = model.predict(x, batch_size=batch_size)
     rows = _history_rows(model, history)
     labels = class_labels(y)
+    if labels is not None and labels.size and pred[0].size == 1 and labels.max() > 1:
+        labels = None  # one output and whole-number targets beyond 0/1: a regression
     names = _class_names(model, class_names, pred)
     name = title or f"What {model.name} learned"
 
