@@ -355,3 +355,20 @@ def test_report_finds_the_class_names_a_model_keeps(trained):
     finally:
         model.metadata.clear()
         model.metadata.update(saved)
+
+
+def test_report_on_colour_images():
+    rng = np.random.default_rng(1)
+    x = rng.random((30, 3, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 2, size=30)
+    layers = [Convolutional(kernel_size=3, depth=2), ReLU(), Flatten(), Dense(output_size=2)]
+    model = nnf.Sequential([*layers, Softmax()], input_shape=(3, 8, 8)).build(seed=0)
+    html = nnf.report(model, x, y)
+    assert sections(html) == ["summary", "curves", "metrics", "mistakes", "filters", "maps"]
+    pngs = [decode_png(png) for png in inline_pngs(html)]
+    for pixels in pngs:
+        assert_not_blank(pixels)
+    mistakes = pngs[1]  # no curves (untrained): confusion matrix, then the mistakes
+    rgb = mistakes[..., :3]
+    # Blue-dominant pixels: only colour samples make them (titles are red, grey tiles grey).
+    assert np.mean(rgb[..., 2] > rgb[..., 0] + 0.3) > 0.01
