@@ -2,8 +2,9 @@
 
 Checks: the page loads without a single console message (it has no scripts, so any message
 is an error: a blocked request, a broken image), every section is in the rendered DOM,
-every image decodes in the browser and, decoded again here, is not blank; a screenshot is
-kept under the test's temporary folder (pytest keeps the last three runs' folders).
+every image decodes in the browser and, decoded again here, is not blank; the page prints to a
+few PDF pages. A screenshot and the PDF are kept under the test's temporary folder (pytest
+keeps the last three runs' folders).
 
 Needs Debian's ``chromium`` (``apt-get install -y chromium``; ``.ci/run`` installs it) or
 another Chromium named by ``$NNF_CHROMIUM``; skips saying so when there is none.
@@ -143,4 +144,10 @@ def test_lenet5_report_renders_in_chromium(tmp_path):
     assert len(decoded) == 5
     for complete, width, height in decoded:
         assert complete and width > 100 and height > 100
-    print(f"screenshot kept at {shot}")
+    # Printed (Chromium's print to PDF): a PDF of a handful of pages (the print CSS keeps each
+    # figure whole and hides the table of contents; 5 pages for LeNet-5's report).
+    pdf = tmp_path / "report.pdf"
+    browse(report, tmp_path / "profile", f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
+    assert pdf.read_bytes().startswith(b"%PDF") and 2 <= pages <= 8, pages
+    print(f"screenshot kept at {shot}, printed copy at {pdf}")
