@@ -221,3 +221,20 @@ def test_reload_keeps_script_registrations_and_bad_names_are_clear():
         REGISTRY.unregister("script.Doubler.v1")
     with pytest.raises(UnknownLayerError, match="non-empty string"):
         nnf.layers.get(["Dense"])
+
+
+def test_blocking_one_of_two_claimants_leaves_the_other(with_plugins):
+    # Regression: the key stayed a conflict whichever distribution NNF_BLOCK_PLUGINS named.
+    registry = Registry()
+    registry.block("nnf-test-twin-a")
+    entry = registry.entry("twin.Twin.v1")
+    assert entry is not None and entry.status != CONFLICT and entry.dist == "nnf-test-twin-b"
+    assert registry.get("twin.Twin.v1").__module__ == "nnf_test_twin_b"
+
+
+def test_block_env_variable_resolves_a_conflict(plugin_site: Path):
+    code = "from nnf.registry import REGISTRY as R\nprint(R.get('twin.Twin.v1').__module__)"
+    env = {**os.environ, "PYTHONPATH": str(plugin_site), "NNF_BLOCK_PLUGINS": "nnf-test-twin-b"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["nnf_test_twin_a"]

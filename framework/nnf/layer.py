@@ -135,6 +135,10 @@ class Layer:
     # wise layer then runs after the maxima are taken, on fewer values.
     commutes_with_max: ClassVar[bool] = False
     takes_maxima: ClassVar[bool] = False
+    # The loss that suits a model ending in this layer (a name for ``nnf.losses.get_loss``),
+    # or None: ``nnf.losses.default_loss`` reads it for ``fit`` and ``nnf train``.
+    # "binary_crossentropy" applies to a single output only (several outputs then get mse).
+    default_loss: ClassVar[str | None] = None
 
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]

@@ -273,3 +273,21 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
     if p.ndim == 1 or p.shape[-1] == 1:
         return float(np.mean((p >= 0.5) == (y >= 0.5)))
     return float(np.mean(np.argmax(p, axis=-1) == np.argmax(y, axis=-1)))
+
+
+def default_loss(model: Any) -> str:
+    """The loss ``fit`` and ``nnf train`` use when none is given, from the model's last layer.
+
+    The last layer's ``default_loss`` class attribute decides (Softmax declares
+    ``categorical_crossentropy``, Sigmoid ``binary_crossentropy``); binary cross-entropy
+    applies to a single output only. Everything else gets ``mse``.
+    """
+    layers = list(getattr(model, "layers", ()))
+    declared = getattr(type(layers[-1]), "default_loss", None) if layers else None
+    if declared is None:
+        return "mse"
+    if get_loss(declared).name == "binary_crossentropy":
+        shape = getattr(model, "output_shape", None) or getattr(layers[-1], "out_shape", None)
+        if shape is None or int(np.prod(shape)) != 1:
+            return "mse"
+    return str(declared)

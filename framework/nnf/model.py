@@ -11,7 +11,7 @@ import numpy as np
 from . import allocator
 from .errors import ConfigError, NotBuiltError, ShapeError
 from .layer import DTYPES, Layer, Shape, as_shape
-from .losses import Loss, accuracy, get_loss
+from .losses import Loss, get_loss
 from .plan import execution_order
 from .replicas import data_parallel
 
@@ -169,13 +169,16 @@ class Sequential:
         return grad
 
     def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
-        """Outputs for ``x`` shaped ``(N, *input_shape)``, computed ``batch_size`` at a time.
+        """Outputs ``(N, *output_shape)`` for ``x`` shaped ``(N, *input_shape)``, computed
+        ``batch_size`` at a time (only one chunk's activations are alive at once).
 
-        Only one chunk's activations are alive at once, so large inputs fit in memory.
+        ``x`` is prepared as ``fit`` prepares it (``nnf.inputs``): one sample without its
+        batch axis gives a batch of one, uint8 pixels are scaled, channels-last images are
+        transposed.
         """
-        x = np.asarray(x)
-        if x.ndim == 0:
-            raise ShapeError("predict needs an array of samples, got a scalar")
+        from .inputs import prepare_inputs
+
+        x = prepare_inputs(x, self)  # one sample, uint8 pixels, channels last: nnf.inputs
         self._ensure_built(x)
         self._check_samples(x)
         n = x.shape[0]
@@ -196,18 +199,53 @@ class Sequential:
         return out
 
     def evaluate(
-        self, x: Any, y: Any, loss: str | Loss | None = None, batch_size: int = 256
+        self,
+        x: Any,
+        y: Any,
+        loss: str | Loss | None = None,
+        batch_size: int = 256,
+        metrics: Sequence[str] | None = None,
     ) -> dict[str, float]:
-        """Mean loss (and accuracy for class targets) over ``x``, ``y``."""
+        """Mean loss and the task's metrics over ``x``, ``y`` (prepared as ``fit`` does).
+
+        Classification reports ``accuracy``, regression ``mae``, ``rmse`` and ``r2``
+        (``metrics=[...]`` chooses others, see ``nnf.metrics``). ``y`` may be class names
+        when the model keeps its ``class_names``.
+        """
+        from .labels import encode_targets
+        from .metrics import check_metrics, compute
+
         loss_fn = get_loss(loss) if loss is not None else self.loss
         if loss_fn is None:
             raise ConfigError("evaluate needs a loss: pass loss=... or train the model first")
+        metrics = check_metrics(metrics)
         pred = self.predict(x, batch_size=batch_size)
-        result = {"loss": loss_fn(np.asarray(y), pred)}
-        acc = accuracy(np.asarray(y), pred)
-        if acc is not None:
-            result["accuracy"] = acc
-        return result
+        targets = encode_targets(y, self, loss_fn)
+        if len(targets.y) != len(pred):
+            raise ShapeError(f"x has {len(pred)} samples but y has {len(targets.y)}")
+        return {"loss": float(loss_fn(targets.y, pred)), **compute(targets, pred, metrics)}
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        """The names of the output classes in index order (saved with the model), or None."""
+        from .labels import get_class_names
+
+        return get_class_names(self)
+
+    @class_names.setter
+    def class_names(self, names: Sequence[str] | None) -> None:
+        from .labels import set_class_names
+
+        set_class_names(self, names)
+
+    def predict_classes(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """The predicted class of each sample ``(N,)``: its name when the model keeps
+        ``class_names``, else its index (one output: 1 when >= 0.5)."""
+        from .metrics import class_scores
+
+        best = class_scores(self.predict(x, batch_size=batch_size)).argmax(axis=1)
+        names = self.class_names
+        return np.asarray(names)[best] if names else best
 
     # ---------------------------------------------------------------- training
     def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
@@ -224,11 +262,60 @@ class Sequential:
     def num_params(self) -> int:
         return sum(layer.num_params for layer in self.layers)
 
-    def fit(self, x: Any, y: Any, **options: Any) -> History:
-        """Train with mini-batches; see ``nnf.training.fit`` for the options."""
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        epochs: int = 1,
+        batch_size: int = 32,
+        loss: str | Loss | None = None,
+        optimizer: str | Optimizer | None = None,
+        learning_rate: float | None = None,
+        validation_data: tuple[Any, Any] | None = None,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        seed: int | None = None,
+        callbacks: Sequence[Any] = (),
+        verbose: int = 1,
+        metrics: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
+    ) -> History:
+        """Train with mini-batches; returns this call's History.
+
+        ``x``: inputs ``(N, *input_shape)`` (uint8 pixels are scaled to [0, 1], channels-last
+        images transposed); ``y``: class labels (integers, integral floats, ``(N, 1)``,
+        one-hot or strings) or regression targets shaped like the outputs. ``epochs`` more
+        epochs continue the model's count. ``loss`` defaults to the model's, else
+        ``nnf.losses.default_loss(self)`` (Softmax: categorical cross-entropy; one Sigmoid
+        output: binary cross-entropy; else mse). ``optimizer``: "adam" (default), "sgd" or an
+        Optimizer; ``learning_rate`` its rate. ``validation_split`` holds out the last
+        samples; ``validation_data=(x, y)`` gives them instead. ``seed`` fixes the initial
+        weights of an unbuilt model, shuffling and dropout. ``callbacks``: see
+        ``nnf.callbacks``. ``verbose``: 0 silent, 1 progress bar (one line per epoch when not
+        on a terminal), 2 one line per epoch. ``metrics``: validation metrics by name (see
+        ``nnf.metrics``). ``class_names``: class names in index order, saved with the model.
+        Full rules: ``nnf.training.fit``, docs/api.md.
+        """
         from .training import fit
 
-        return fit(self, x, y, **options)
+        return fit(
+            self,
+            x,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            validation_data=validation_data,
+            validation_split=validation_split,
+            shuffle=shuffle,
+            seed=seed,
+            callbacks=callbacks,
+            verbose=verbose,
+            metrics=metrics,
+            class_names=class_names,
+        )
 
     # ------------------------------------------------------------ description
     def get_config(self) -> dict[str, Any]:

@@ -135,11 +135,13 @@ class Registry:
             if not any(canonical_dist(c.dist) == canonical_dist(dist) for c in claims):
                 claims.append(entry)
         for key, claims in seen.items():
-            first = claims[0]
-            if len(claims) > 1:
+            # A distribution blocked by name gives up its claim: the others stand on their own.
+            active = [c for c in claims if c.status != BLOCKED] or claims[:1]
+            first = active[0]
+            if len(active) > 1:
                 first.status = CONFLICT
-                first.others = [(c.dist, c.dist_version) for c in claims[1:]]
-                names = " and ".join(f"{c.dist} {c.dist_version or ''}".strip() for c in claims)
+                first.others = [(c.dist, c.dist_version) for c in active[1:]]
+                names = " and ".join(f"{c.dist} {c.dist_version or ''}".strip() for c in active)
                 first.cause = (
                     f"key {key!r} is registered by both {names}; uninstall one of them "
                     "(pip uninstall <name>)"

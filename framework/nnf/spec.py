@@ -48,6 +48,12 @@ TRAINING_KEYS: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "validation_split": (int, float),
     "shuffle": (bool,),
+    # Callbacks and metrics (nnf.callbacks.spec validates their options).
+    "metrics": (list,),
+    "early_stopping": (dict,),
+    "lr_schedule": (dict,),
+    "reduce_lr_on_plateau": (dict,),
+    "checkpoint": (dict,),
 }
 
 
@@ -243,6 +249,9 @@ def check_training(table: Any, source: str = "<spec>") -> dict[str, Any]:
             f"{where}: set the learning rate with learning_rate = ... (or --lr), "
             "not inside optimizer_options"
         )
+    from .callbacks.spec import check_callback_tables
+
+    check_callback_tables(out, source)
     if "optimizer" in out or "optimizer_options" in out:
         from .optimizers import get_optimizer
 

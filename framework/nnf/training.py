@@ -7,7 +7,6 @@ later gives exactly the weights of an uninterrupted run.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,7 +21,7 @@ from .losses import (
     CategoricalCrossEntropy,
     Loss,
     SoftmaxCrossEntropy,
-    accuracy,
+    default_loss,
     get_loss,
     value_and_softmax_gradient,
 )
@@ -37,13 +36,15 @@ if TYPE_CHECKING:
 
 
 class Callback(Protocol):
-    """Anything with some of these methods; ``on_epoch_end`` returning True stops training."""
-
-    def on_batch_end(self, batch: int, num_batches: int, logs: dict[str, float]) -> None:
-        """Called after each mini-batch (0-based) with the epoch's running loss/accuracy."""
+    """Anything with some of the hooks of ``nnf.callbacks.Callback`` (see ``nnf.callbacks.base``);
+    ``on_epoch_end`` returning True stops training."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], model: Sequential) -> bool | None:
         """Called after each epoch with its metrics."""
+
+
+def _hooks(callbacks: Sequence[Any], name: str) -> list[Any]:
+    return [h for h in (getattr(cb, name, None) for cb in callbacks) if h is not None]
 
 
 @attrs.define
@@ -158,16 +159,31 @@ def fit(
     seed: int | None = None,
     callbacks: Sequence[Any] = (),
     verbose: int = 1,
+    metrics: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> History:
-    """Train ``model`` on ``x`` ``(N, *input_shape)`` and ``y`` ``(N, *output_shape)``.
+    """Train ``model`` on inputs ``x`` ``(N, *input_shape)`` and targets ``y``.
 
-    ``y`` may hold class indices ``(N,)`` with a cross-entropy loss. ``epochs`` more epochs are
-    run, continuing the model's epoch count. ``optimizer`` is a name or an Optimizer (default:
-    the model's saved optimizer, else Adam); ``learning_rate`` sets its rate. ``seed`` fixes
-    shuffling and dropout (default: the seed saved with the model). Returns the History of
-    this call; ``model.training_state["history"]`` keeps all epochs.
+    Inputs follow ``nnf.inputs`` (uint8 pixels scaled to [0, 1], channels-last images
+    transposed, one sample accepted); targets follow ``nnf.labels`` (class labels as integers,
+    integral floats, ``(N, 1)``, one-hot rows or strings, or regression targets shaped like
+    the outputs). ``epochs`` more epochs are run, continuing the model's epoch count.
+    ``loss`` defaults to the model's, else ``nnf.losses.default_loss(model)``. ``optimizer``
+    is a name or an Optimizer (default: the model's saved optimizer, else Adam);
+    ``learning_rate`` sets its rate. ``seed`` fixes shuffling and dropout (default: the seed
+    saved with the model). ``callbacks``: see ``nnf.callbacks``. ``verbose``: 0 silent, 1 a
+    progress bar on a terminal (one line per epoch elsewhere), 2 one line per epoch.
+    ``metrics``: names from ``nnf.metrics.METRICS`` reported for validation data (default:
+    accuracy for classification, mae/rmse/r2 for regression). ``class_names``: the classes'
+    names in index order, saved with the model. Returns the History of this call;
+    ``model.training_state["history"]`` keeps all epochs.
     """
-    x = np.asarray(x)
+    from .inputs import prepare_inputs
+    from .labels import encode_targets, set_class_names
+    from .metrics import check_metrics, compute
+
+    metrics = check_metrics(metrics)
+    x = prepare_inputs(x, model, "x")
     y = np.asarray(y)
     if len(x) != len(y):
         raise ShapeError(f"x has {len(x)} samples but y has {len(y)}: they must match")
@@ -186,7 +202,10 @@ def fit(
             model.input_shape = tuple(int(d) for d in x.shape[1:])
         model.build(seed=seed)
 
-    loss_fn = get_loss(loss) if loss is not None else model.loss or get_loss("mse")
+    loss_fn = get_loss(loss) if loss is not None else model.loss or get_loss(default_loss(model))
+    targets = encode_targets(y, model, loss_fn, class_names)
+    if targets.class_names is not None:
+        set_class_names(model, targets.class_names)
     if optimizer is None and model.optimizer is not None:
         opt = model.optimizer
         if learning_rate is not None:
@@ -199,9 +218,18 @@ def fit(
         opt = get_optimizer(optimizer, learning_rate=learning_rate)
     model.loss, model.optimizer = loss_fn, opt
 
-    x_train, y_train, held_out = _split(x, y, validation_split)
+    x_train, y_train, held_out = _split(x, targets.y, validation_split)
+    labels = targets.labels[: len(x_train)] if targets.labels is not None else None
+    val_targets = None
+    if held_out is not None:
+        from .labels import Targets
+
+        val_labels = targets.labels[len(x_train) :] if targets.labels is not None else None
+        val_targets = Targets(held_out[1], targets.task, val_labels, targets.class_names)
     if validation_data is not None:
-        held_out = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
+        val_x = prepare_inputs(validation_data[0], model, "validation x")
+        val_targets = encode_targets(validation_data[1], model, loss_fn, targets.class_names)
+        held_out = (val_x, val_targets.y)
 
     history = History()
     all_epochs: list[dict[str, float]] = state.setdefault("history", [])
@@ -209,73 +237,101 @@ def fit(
     state["seed"] = seed
     n = len(x_train)
     num_batches = -(-n // batch_size)
-    batch_hooks = [h for h in (getattr(cb, "on_batch_end", None) for cb in callbacks) if h]
+    callbacks = list(callbacks)
+    if verbose:
+        from .callbacks import ProgressBar
+
+        callbacks.append(ProgressBar(per_epoch=int(verbose) >= 2))  # last: after checkpoints
+    batch_hooks = _hooks(callbacks, "on_batch_end")
+    epoch_begin_hooks = _hooks(callbacks, "on_epoch_begin")
+    params = {
+        "epochs": int(epochs),
+        "first_epoch": first + 1,
+        "last_epoch": first + int(epochs),
+        "batch_size": int(batch_size),
+        "num_batches": num_batches,
+        "samples": n,
+        "validation": held_out is not None,
+    }
+    running_name = "accuracy" if labels is not None else "mae"
     allocator.tune()
     model.zero_grad()  # each step then leaves them zero for the next (see train_step)
     # A worker process costs ~15 ms to start: worth it from ~64 steps of LeNet-5 size on.
     long_run = n * int(epochs) >= MIN_PROCESS_SAMPLES
     layer_order = execution_order(model.layers)  # what train_step runs, replicas included
-    # Nothing consumes the first layer's dL/dx: let it skip that product while training.
-    with (
-        input_gradient_unused(layer_order[0]),
-        data_parallel(layer_order, min(batch_size, n), processes=long_run) as replicas,
-    ):
-        for epoch in range(first, first + int(epochs)):
-            start_time = time.perf_counter()
-            rng = np.random.default_rng([seed, epoch])
-            for i, layer in enumerate(model.layers):
-                layer.rng = np.random.default_rng([seed, epoch, 1, i])
-            if replicas is not None:
-                replicas.reseed(seed, epoch)
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            snapshot = _snapshot(model)
-            total, correct, counted = 0.0, 0.0, 0
-            for b in range(0, n, batch_size):
-                idx = order[b : b + batch_size]
-                xb, yb = x_train[idx], y_train[idx]
-                value, pred = train_step(model, xb, yb, loss_fn, opt, replicas)
-                if not math.isfinite(value):
-                    _restore(model, snapshot)
-                    raise TrainingError(
-                        f"the loss became {value} in epoch {epoch + 1} "
-                        f"(batch {b // batch_size + 1}); "
-                        "the weights were reset to the end of the previous epoch. Lower the "
-                        "learning rate or check the data for NaN/inf values"
-                    )
-                total += value * len(idx)
-                acc = accuracy(yb, pred)
-                if acc is not None:
-                    correct += acc * len(idx)
-                    counted += len(idx)
-                if batch_hooks:
-                    running = {"loss": total / min(b + batch_size, n)}
-                    if counted:
-                        running["accuracy"] = correct / counted
-                    for hook in batch_hooks:
-                        hook(b // batch_size, num_batches, running)
-            logs: dict[str, float] = {"epoch": epoch + 1, "loss": total / n}
-            if counted:
-                logs["accuracy"] = correct / counted
-            if held_out is not None:
-                val = model.evaluate(held_out[0], held_out[1], loss=loss_fn, batch_size=256)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            logs["seconds"] = time.perf_counter() - start_time
-            state["epoch"] = epoch + 1
-            history.epochs.append(logs)
-            all_epochs.append(logs)
-            if verbose:
-                metrics = "  ".join(
-                    f"{k}={v:.4f}" for k, v in logs.items() if k not in ("epoch", "seconds")
-                )
-                print(
-                    f"epoch {epoch + 1}/{first + int(epochs)}  {metrics}  ({logs['seconds']:.1f}s)",
-                    file=sys.stdout,
-                )
-            stop = False
-            for cb in callbacks:
-                hook = getattr(cb, "on_epoch_end", None)
-                if hook is not None and hook(epoch, logs, model):
-                    stop = True
-            if stop:
-                break
+    logs: dict[str, float] = {}
+    try:
+        for hook in _hooks(callbacks, "on_train_begin"):
+            hook(model, params)
+        # Nothing consumes the first layer's dL/dx: let it skip that product while training.
+        with (
+            input_gradient_unused(layer_order[0]),
+            data_parallel(layer_order, min(batch_size, n), processes=long_run) as replicas,
+        ):
+            for epoch in range(first, first + int(epochs)):
+                for hook in epoch_begin_hooks:
+                    hook(epoch, model)
+                start_time = time.perf_counter()
+                rng = np.random.default_rng([seed, epoch])
+                for i, layer in enumerate(model.layers):
+                    layer.rng = np.random.default_rng([seed, epoch, 1, i])
+                if replicas is not None:
+                    replicas.reseed(seed, epoch)
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                snapshot = _snapshot(model)
+                total, measured = 0.0, 0.0
+                for b in range(0, n, batch_size):
+                    idx = order[b : b + batch_size]
+                    xb, yb = x_train[idx], y_train[idx]
+                    value, pred = train_step(model, xb, yb, loss_fn, opt, replicas)
+                    if not math.isfinite(value):
+                        _restore(model, snapshot)
+                        raise TrainingError(
+                            f"the loss became {value} in epoch {epoch + 1} "
+                            f"(batch {b // batch_size + 1}); "
+                            "the weights were reset to the end of the previous epoch. Lower the "
+                            "learning rate or check the data for NaN/inf values"
+                        )
+                    total += value * len(idx)
+                    measured += _running_metric(pred, yb, labels, idx) * len(idx)
+                    if batch_hooks:
+                        done = min(b + batch_size, n)
+                        running = {"loss": total / done, running_name: measured / done}
+                        for hook in batch_hooks:
+                            hook(b // batch_size, num_batches, running)
+                logs = {"epoch": epoch + 1, "loss": total / n, running_name: measured / n}
+                if held_out is not None and val_targets is not None:
+                    pred = model.predict(held_out[0], batch_size=256)
+                    logs["val_loss"] = float(loss_fn(val_targets.y, pred))
+                    found = compute(val_targets, pred, metrics)
+                    logs.update({f"val_{k}": v for k, v in found.items()})
+                logs["learning_rate"] = float(opt.learning_rate)
+                logs["seconds"] = time.perf_counter() - start_time
+                state["epoch"] = epoch + 1
+                history.epochs.append(logs)
+                all_epochs.append(logs)
+                stop = False
+                for cb in callbacks:
+                    hook = getattr(cb, "on_epoch_end", None)
+                    if hook is not None and hook(epoch, logs, model):
+                        stop = True
+                if stop:
+                    break
+    except BaseException as error:
+        for hook in _hooks(callbacks, "on_train_abort"):
+            hook(model, error)
+        raise
+    for hook in _hooks(callbacks, "on_train_end"):
+        hook(model, logs)
     return history
+
+
+def _running_metric(
+    pred: np.ndarray, yb: np.ndarray, labels: np.ndarray | None, idx: np.ndarray
+) -> float:
+    """A batch's accuracy (class labels) or mean absolute error (regression targets)."""
+    if labels is None:
+        return float(np.mean(np.abs(pred - yb.reshape(pred.shape))))
+    p = pred.reshape(len(pred), -1)
+    guess = p.argmax(axis=1) if p.shape[1] > 1 else (p[:, 0] >= 0.5)
+    return float(np.count_nonzero(guess == labels[idx]) / len(idx))

@@ -63,6 +63,7 @@ class Sigmoid(_Elementwise):
     """
 
     key = "nnf.Sigmoid.v1"
+    default_loss = "binary_crossentropy"  # for a single output (see Layer.default_loss)
 
     def _apply(self, x: np.ndarray) -> np.ndarray:
         y = x * 0.5

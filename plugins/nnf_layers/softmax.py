@@ -27,6 +27,7 @@ class Softmax(Layer):
     """
 
     key = "nnf.Softmax.v1"
+    default_loss = "categorical_crossentropy"
     samples_independent = True
 
     def _class_axis(self, x: np.ndarray) -> int:
