@@ -1,4 +1,5 @@
-"""Datasets for nnf: a bundled MNIST subset, the full MNIST/Fashion-MNIST, your own files.
+"""Datasets for nnf: a bundled MNIST subset, the full MNIST/Fashion-MNIST, your own files
+(image folders, CSV, .npy and .npz; see ``load`` and docs/data.md).
 
     import nnf.datasets as D
     ds = D.load()                                  # bundled "mnist-small", no download
@@ -16,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import mnist, np_utils
 from .bundled import BUNDLED_NAME, load_bundled, mnist_small
+from .csvfile import load_csv
 from .dataset import Dataset
-from .files import load_idx_folder, load_npz
+from .files import load_idx_folder, load_npy_folder, load_npy_pair, load_npz
 from .idx import read_idx, write_idx
+from .images import load_image_folder, read_images
 from .loader import load
 from .remote import REMOTES, Remote, cache_dir
 from .transforms import one_hot, subset_classes, to_categorical, to_images
@@ -32,13 +35,18 @@ __all__ = [
     "download_file",
     "load",
     "load_bundled",
+    "load_csv",
     "load_idx_folder",
+    "load_image_folder",
+    "load_npy_folder",
+    "load_npy_pair",
     "load_npz",
     "mnist",
     "mnist_small",
     "np_utils",
     "one_hot",
     "read_idx",
+    "read_images",
     "subset_classes",
     "to_categorical",
     "to_images",

@@ -24,10 +24,11 @@ def _default_class_names(self: Dataset) -> tuple[str, ...]:
 
 @attrs.frozen(eq=False, repr=False)
 class Dataset:
-    """Images or feature rows with integer class labels, checked on creation.
+    """Images or feature rows with class labels or regression targets, checked on creation.
 
     ``x_train``: (N, ...) numeric array; ``y_train``: (N,) integer labels in
-    ``[0, num_classes)``. ``x_test``/``y_test`` have the same form or are both None.
+    ``[0, num_classes)``, or float targets (N,) or (N, k) for regression (no class names).
+    ``x_test``/``y_test`` have the same form or are both None.
     ``class_names`` defaults to ``("0", "1", ...)`` up to the largest label.
     """
 
@@ -121,10 +122,18 @@ def _check_split(name: str, split: str, x: object, y: object, num_classes: int) 
             f"{name}: x_{split} must be a numeric (N, ...) array with at least 2 dims, got "
             f"shape {x.shape} dtype {x.dtype}; store samples along the first axis"
         )
+    if np.issubdtype(y.dtype, np.floating) and y.ndim in (1, 2):
+        if len(x) != len(y):
+            raise DataError(
+                f"{name}: x_{split} has {len(x)} samples but y_{split} has {len(y)} targets; "
+                "give one target per sample"
+            )
+        return  # regression targets (or class labels that nnf.labels reads as such)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DataError(
-            f"{name}: y_{split} must be integer class labels of shape (N,), got shape "
-            f"{y.shape} dtype {y.dtype}; store class indices (e.g. y.argmax(1).astype('uint8'))"
+            f"{name}: y_{split} must be integer class labels of shape (N,) or float targets "
+            f"(N,) / (N, k), got shape {y.shape} dtype {y.dtype}; store class indices "
+            "(e.g. y.argmax(1).astype('uint8'))"
         )
     if len(x) != len(y):
         raise DataError(

@@ -13,7 +13,7 @@ from ..errors import DataError
 from .dataset import Dataset
 from .idx import read_idx
 
-__all__ = ["IDX_FILES", "find_idx_files", "load_idx_folder", "load_npz"]
+__all__ = ["IDX_FILES", "find_idx_files", "load_idx_folder", "load_npy_pair", "load_npz"]
 
 #: Dataset field -> standard IDX file stem (as published for MNIST and Fashion-MNIST).
 IDX_FILES: dict[str, str] = {
@@ -104,3 +104,52 @@ def load_npz(source: str | os.PathLike[str] | IO[bytes], name: str | None = None
         kwargs["class_names"] = tuple(str(n) for n in names)
     stem = Path(label).stem if isinstance(source, (str, os.PathLike)) else "npz"
     return Dataset(name=name or stem, **arrays, **kwargs)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; check the path") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file without pickle ({exc})") from None
+    if not isinstance(a, np.ndarray):
+        raise DataError(f"{path}: an .npz archive, not a single .npy array")
+    return a
+
+
+def load_npy_pair(
+    x_path: str | os.PathLike[str],
+    y_path: str | os.PathLike[str],
+    x_test_path: str | os.PathLike[str] | None = None,
+    y_test_path: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+) -> Dataset:
+    """A Dataset from ``.npy`` files: samples ``x`` (N, ...) and labels or targets ``y``."""
+    arrays = {"x_train": _read_npy(Path(x_path)), "y_train": _read_npy(Path(y_path))}
+    if (x_test_path is None) != (y_test_path is None):
+        raise DataError("give both x_test and y_test .npy files, or neither")
+    if x_test_path is not None and y_test_path is not None:
+        arrays["x_test"] = _read_npy(Path(x_test_path))
+        arrays["y_test"] = _read_npy(Path(y_test_path))
+    names: dict[str, tuple[str, ...]] = {}
+    if arrays["y_train"].dtype.kind in "US":  # class names: indices in sorted order
+        classes = tuple(sorted({str(v) for k in arrays if k[0] == "y" for v in arrays[k]}))
+        lookup = {c: i for i, c in enumerate(classes)}
+        for k in [k for k in arrays if k[0] == "y"]:
+            arrays[k] = np.asarray([lookup[str(v)] for v in arrays[k]], dtype=np.int64)
+        names = {"class_names": classes}
+    return Dataset(name=name or Path(x_path).stem, **arrays, **names)
+
+
+def load_npy_folder(folder: str | os.PathLike[str], name: str | None = None) -> Dataset:
+    """``x_train.npy`` and ``y_train.npy`` (and optionally ``x_test.npy``, ``y_test.npy``)."""
+    root = Path(folder)
+    test = root / "x_test.npy", root / "y_test.npy"
+    has_test = all(p.is_file() for p in test)
+    return load_npy_pair(
+        root / "x_train.npy",
+        root / "y_train.npy",
+        *(test if has_test else (None, None)),
+        name=name or root.name,
+    )

@@ -7,8 +7,17 @@ from pathlib import Path
 
 from ..errors import DataError
 from .bundled import BUNDLED_NAME, load_bundled
+from .csvfile import load_csv
 from .dataset import Dataset
-from .files import IDX_FILES, find_idx_files, load_idx_folder, load_npz
+from .files import (
+    IDX_FILES,
+    find_idx_files,
+    load_idx_folder,
+    load_npy_folder,
+    load_npy_pair,
+    load_npz,
+)
+from .images import load_image_folder, looks_like_image_folder
 from .remote import MANUAL_HINT, REMOTES, Remote, cache_dir, fetch_to_cache
 
 __all__ = ["load", "search_dirs"]
@@ -23,6 +32,9 @@ def load(
     progress: bool = True,
     *,
     remote: Remote | None = None,
+    label: str | int | None = None,
+    channels: int | None = None,
+    image_size: tuple[int, int] | None = None,
 ) -> Dataset:
     """Load a dataset by name or from a path.
 
@@ -34,6 +46,13 @@ def load(
       (``$NNF_CACHE_DIR/<name>`` or ``~/.cache/nnf/<name>``), and finally downloaded into the
       cache from public mirrors if ``download`` (each file checked by SHA-256);
     - a folder holding the four standard IDX files (gzipped or not);
+    - a folder of images with one subfolder per class (optionally under ``train/`` and
+      ``test/``), decoded with Pillow into ``(N, C, H, W)`` uint8; ``channels`` (1 or 3) and
+      ``image_size`` ``(H, W)`` convert and resize them (``load_image_folder``);
+    - a folder with ``x_train.npy`` and ``y_train.npy`` (and optionally ``x_test.npy``,
+      ``y_test.npy``), or two ``.npy`` files joined by a comma: ``"x.npy,y.npy"``;
+    - a ``.csv`` (or ``.tsv``) file of numeric features and a label column, the last one
+      or the one named (or numbered) by ``label`` (``load_csv``);
     - an ``.npz`` file with ``x_train``, ``y_train`` and optionally ``x_test``, ``y_test``.
 
     ``remote`` replaces the built-in mirrors and digests for ``source`` (private mirrors,
@@ -47,15 +66,31 @@ def load(
     spec = remote if remote is not None else REMOTES.get(key)
     if spec is not None:
         return _load_remote(spec, data_dir, download, progress)
+    if "," in key and all(p.strip().lower().endswith(".npy") for p in key.split(",")):
+        parts = [Path(p.strip()).expanduser() for p in key.split(",")]
+        if len(parts) not in (2, 4):
+            raise DataError(f"{key!r}: give x.npy,y.npy (or x,y,x_test,y_test .npy files)")
+        return load_npy_pair(*parts)
     path = Path(key).expanduser()
     if path.is_dir():
-        return load_idx_folder(path)
+        if find_idx_files(path):
+            return load_idx_folder(path)
+        if (path / "x_train.npy").is_file():
+            return load_npy_folder(path)
+        if looks_like_image_folder(path):
+            return load_image_folder(path, channels=channels, size=image_size)
+        raise DataError(
+            f"{path}: found no IDX files, no x_train.npy and no class subfolders of images; "
+            "see docs/data.md for the layouts nnf reads"
+        )
     if path.is_file():
+        if path.suffix.lower() in (".csv", ".tsv"):
+            return load_csv(path, label=label)
         return load_npz(path)
     known = ", ".join([BUNDLED_NAME, *REMOTES])
     raise DataError(
-        f"unknown dataset {key!r}: no such file or folder; use one of {known}, "
-        "a folder of IDX files or an .npz file"
+        f"unknown dataset {key!r}: no such file or folder; use one of {known}, a folder "
+        "(IDX files, .npy files or images in class subfolders), a .csv, an .npz, or x.npy,y.npy"
     )
 
 
