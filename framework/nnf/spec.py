@@ -152,9 +152,48 @@ def parse_text(text: str, fmt: str, source: str = "<spec>") -> dict[str, Any]:
 def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ModelSpec:
     """Read and validate a spec file; ``overrides`` maps dotted keys to values (``override``)."""
     data = read_spec_data(path)
+    if is_run_record(data):
+        data = spec_data_from_run(data, str(path))
     for key, value in (overrides or {}).items():
         override(data, key, value, source=str(path))
     return parse_spec(data, source=str(path), default_name=Path(path).stem)
+
+
+def is_run_record(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` is the ``config.json`` that ``nnf train`` writes into a run folder."""
+    return "nnf_version" in data and isinstance(data.get("model"), Mapping)
+
+
+def spec_data_from_run(record: Mapping[str, Any], source: str = "config.json") -> dict[str, Any]:
+    """Spec data that trains the run a ``config.json`` describes again: its architecture (by
+    registry key and config), its settings and seed, all its epochs. A run that started from
+    a spec is reproduced bit for bit; one that fine-tuned a model file starts from fresh
+    weights drawn with the same seed."""
+    model = record["model"]
+    layers = model.get("layers")
+    if not isinstance(layers, list):
+        raise ConfigError(f"{source}: the run record has no model layers")
+    training = record.get("training") or {}
+    if not isinstance(training, Mapping):
+        raise ConfigError(f"{source}: the run record's training must be an object")
+    table = {k: v for k, v in training.items() if k in TRAINING_KEYS and v is not None}
+    if isinstance(training.get("total_epochs"), int):
+        table["epochs"] = training["total_epochs"]
+    out: dict[str, Any] = {
+        "name": model.get("name") or "sequential",
+        "input_shape": model.get("input_shape"),
+        "dtype": model.get("dtype") or "float32",
+        "layers": [],
+        "training": table,
+    }
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Mapping) or not isinstance(layer.get("config"), Mapping):
+            raise ConfigError(f"{source}: layer {i} of the run record has no key and config")
+        entry = {"type": layer.get("key"), **layer["config"]}
+        if layer.get("name"):
+            entry["name"] = layer["name"]
+        out["layers"].append(entry)
+    return out
 
 
 def loads_spec(text: str, fmt: str = "toml", source: str = "<string>") -> ModelSpec:

@@ -1,5 +1,5 @@
-"""Training with everything kept on disk: ``last`` after every epoch, ``best`` on a lower
-validation loss, metrics as JSON lines; Ctrl-C and a NaN loss end with the last good model."""
+"""``nnf train``'s callbacks: ``nnf.callbacks`` composed for a run folder; Ctrl-C and a NaN
+loss end with the last good model on disk."""
 
 from __future__ import annotations
 
@@ -7,45 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import FAILURE, INTERRUPTED, CommandError
-from .runinfo import save_model
 
 if TYPE_CHECKING:
+    from ..callbacks import ModelCheckpoint
     from ..model import Sequential
     from ..optimizers import Optimizer
     from .output import Console
     from .train_config import RunFiles
-
-
-class Checkpoints:
-    """Saves ``last`` after every epoch (and ``best`` on a lower val_loss), appends metrics."""
-
-    def __init__(
-        self,
-        files: RunFiles,
-        with_val: bool,
-        rows: list[dict[str, Any]],
-        run: dict[str, Any],
-        best_loss: float = float("inf"),
-    ) -> None:
-        self.files, self.with_val, self.rows, self.run = files, with_val, rows, run
-        self.best_loss = best_loss  # best.nnf is replaced only by a lower val_loss than this
-        self.epochs_done = 0
-
-    def save_last(self, model: Sequential) -> None:
-        save_model(model, self.files.last, self.run)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Sequential) -> None:
-        from .output import write_jsonl_atomic
-
-        # The model first: a metrics line never describes an epoch that last.nnf lacks.
-        self.save_last(model)
-        self.epochs_done = int(logs.get("epoch", epoch + 1))
-        val = logs.get("val_loss")
-        if self.with_val and val is not None and val < self.best_loss:
-            self.best_loss = val
-            save_model(model, self.files.best, self.run)
-        self.rows.append(dict(logs))
-        write_jsonl_atomic(self.files.metrics, self.rows)
 
 
 def make_optimizer(config: dict[str, Any], keep_optimizer: bool) -> Optimizer | None:
@@ -64,8 +32,8 @@ def make_optimizer(config: dict[str, Any], keep_optimizer: bool) -> Optimizer | 
     return get_optimizer(config["optimizer"], learning_rate=config["learning_rate"], **options)
 
 
-def _val_losses(rows: list[dict[str, Any]]) -> list[float]:
-    return [float(r["val_loss"]) for r in rows if r.get("val_loss") is not None]
+def _val_losses(rows: list[dict[str, Any]], monitor: str) -> list[float]:
+    return [float(r[monitor]) for r in rows if r.get(monitor) is not None]
 
 
 def _best_beside(source: Path) -> Path:
@@ -75,26 +43,29 @@ def _best_beside(source: Path) -> Path:
     return Path(f"{source.with_suffix('')}.best.nnf")
 
 
-def earlier_best(model: Sequential, source: str, files: RunFiles) -> float:
-    """The val_loss that a resumed run's best.nnf must beat, with that model put in place.
+def earlier_best(
+    model: Sequential, source: str, files: RunFiles, monitor: str = "val_loss", mode: str = "min"
+) -> float | None:
+    """The monitored value that a resumed run's best.nnf must beat, with that model in place.
 
-    The lowest val_loss of the saved history counts only when its model is at hand: the
-    source run's best file (copied to ``files.best`` when the output is elsewhere). Else the
-    best of this session is kept, so best.nnf always exists and matches its loss.
+    The best value of the saved history counts only when its model is at hand: the source
+    run's best file (copied to ``files.best`` when the output is elsewhere). Else None: this
+    session's best is kept, so best.nnf always exists and matches its value.
     """
-    history = _val_losses(list(model.training_state.get("history", [])))
+    pick = min if mode == "min" else max
+    history = _val_losses(list(model.training_state.get("history", [])), monitor)
     if not history:
-        return float("inf")
-    best = min(history)
+        return None
+    best = pick(history)
     candidate = _best_beside(Path(source))
     try:
         from .. import io
 
-        found = _val_losses(list(io.load(candidate).training_state.get("history", [])))
+        found = _val_losses(list(io.load(candidate).training_state.get("history", [])), monitor)
     except Exception:  # missing or unreadable: the earlier best is not at hand
-        return float("inf")
-    if not found or min(found) != best:
-        return float("inf")  # a best file of some other run
+        return None
+    if not found or pick(found) != best:
+        return None  # a best file of some other run
     if candidate.resolve() != files.best.resolve():
         from .plot import write_bytes_atomic
 
@@ -102,37 +73,73 @@ def earlier_best(model: Sequential, source: str, files: RunFiles) -> float:
     return best
 
 
-def fit_with_checkpoints(
-    model: Sequential,
-    x: Any,
-    y: Any,
+def run_callbacks(
     config: dict[str, Any],
     files: RunFiles,
     with_val: bool,
     console: Console,
-    optimizer: Optimizer | None,
-    run: dict[str, Any],
-    best_loss: float = float("inf"),
-) -> list[dict[str, Any]]:
-    """Fit, saving as it goes; Ctrl-C exits 130 and a NaN loss exits 1, both keeping last.nnf.
+    metadata: dict[str, str],
+    best_so_far: float | None,
+    initial_learning_rate: float | None,
+    source: str,
+) -> list[Any]:
+    """Checkpoint first (the progress line of an epoch is printed once its model is on disk),
+    then the metrics log, the spec's callbacks, and the progress bar on stderr."""
+    from ..callbacks import MetricsLogger, ModelCheckpoint, ProgressBar, from_training
 
-    ``optimizer`` None continues with the model's saved optimizer (``--resume``); ``best_loss``
-    is the val_loss best.nnf already holds (see ``earlier_best``).
+    check = config.get("checkpoint") or {}
+    saver = ModelCheckpoint(
+        last=files.last,
+        best=files.best if with_val else None,
+        monitor=check.get("monitor", "val_loss"),
+        mode=check.get("mode", "auto"),
+        best_so_far=best_so_far,
+        metadata=metadata,
+    )
+    table = dict(config)
+    if table.get("lr_schedule"):
+        schedule = dict(table["lr_schedule"])
+        schedule.setdefault("initial_learning_rate", initial_learning_rate)
+        if schedule.get("type") == "cosine":
+            schedule.setdefault("epochs", config["total_epochs"])
+        table["lr_schedule"] = schedule
+    callbacks: list[Any] = [saver, MetricsLogger(files.metrics), *from_training(table, source)]
+    if not with_val:
+        callbacks.append(RemoveOnStart([files.best]))
+    if not console.quiet:
+        callbacks.append(ProgressBar(stream=console.err))
+    return callbacks
+
+
+class RemoveOnStart:
+    """Removes files of an earlier run once training starts (never before: a run that fails
+    while being set up leaves them as they were)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def on_train_begin(self, model: Sequential, params: dict[str, Any]) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+
+def fit_with_callbacks(
+    model: Sequential,
+    x: Any,
+    y: Any,
+    config: dict[str, Any],
+    callbacks: list[Any],
+    optimizer: Optimizer | None,
+    class_names: Any,
+) -> None:
+    """Fit; Ctrl-C exits 130 and a NaN loss exits 1, both keeping the last model.
+
+    ``optimizer`` None continues with the model's saved optimizer (``--resume``).
     """
     from ..errors import TrainingError
-    from .progress import Progress
 
+    saver: ModelCheckpoint = callbacks[0]
     keep_optimizer = optimizer is None
-    first = int(model.training_state.get("epoch", 0))
-    rows = [dict(r) for r in model.training_state.get("history", [])]
-    saver = Checkpoints(files, with_val, rows, run, best_loss)
-    saver.epochs_done = first
-    callbacks: list[Any] = [saver]
-    progress = None
-    if not console.quiet:
-        progress = Progress(first + 1, first + config["epochs"], stream=console.err)
-        callbacks.insert(0, progress)
-    saver.save_last(model)  # a valid last.nnf exists from the start: Ctrl-C never loses it
     try:
         model.fit(
             x,
@@ -147,21 +154,24 @@ def fit_with_checkpoints(
             seed=config["seed"],
             callbacks=callbacks,
             verbose=0,
+            metrics=config.get("metrics"),
+            class_names=class_names,
         )
     except KeyboardInterrupt:
-        if progress is not None:
-            progress.close()
         raise CommandError(
-            f"interrupted; the model after epoch {saver.epochs_done} is in {files.last} "
-            f"(continue with: nnf train {files.last} --resume)",
+            f"interrupted; the model after epoch {saver.epochs_done} is in {saver.last} "
+            f"(continue with: nnf train --resume {_resume_target(saver.last)})",
             INTERRUPTED,
         ) from None
     except TrainingError as exc:
-        if progress is not None:
-            progress.close()
         raise CommandError(
             f"training stopped: {exc}; the last good model (after epoch {saver.epochs_done}) "
-            f"is in {files.last}",
+            f"is in {saver.last}",
             FAILURE,
         ) from None
-    return rows
+
+
+def _resume_target(last: Path | None) -> str:
+    if last is None:
+        return "RUN_DIR"
+    return str(last.parent) if last.name == "last.nnf" else str(last)

@@ -1,4 +1,5 @@
-"""``nnf evaluate``: loss, accuracy, per-class accuracy and a confusion matrix on a dataset."""
+"""``nnf evaluate``: loss and the task's metrics on a dataset: accuracy, per-class precision,
+recall and F1 and a confusion matrix for classification; MAE, RMSE and R² for regression."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 from .options import data_options, json_option, quiet_option
 
 
-@click.command(short_help="Loss, accuracy, per-class accuracy and confusion matrix.")
+@click.command(short_help="Loss and metrics (per class, confusion matrix) on a dataset.")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @data_options("Default: the data the model was trained on, else mnist-small.")
 @click.option(
@@ -33,6 +34,8 @@ def evaluate(
     data: str | None,
     data_dir: str | None,
     no_download: bool,
+    label_column: str | None,
+    resize: bool,
     split: str,
     batch_size: int,
     quiet: bool,
@@ -45,8 +48,8 @@ def evaluate(
       nnf evaluate runs/lenet5/last.nnf --data mnist-small
       nnf evaluate runs/lenet5/last.nnf --json > scores.json
     """
-    import numpy as np
-
+    from .. import metrics
+    from ..losses import default_loss, get_loss
     from . import data as fitdata
     from .errors import CommandError
     from .models import load_model
@@ -55,52 +58,42 @@ def evaluate(
 
     console = Console(quiet=quiet, json_mode=as_json)
     model = load_model(model_path)
-    saved = read_run(model).get("config") or {}
+    run = read_run(model)
+    saved = run.get("config") or {}
     source = data or saved.get("data") or "mnist-small"
     dataset = fitdata.load_dataset(
-        source, data_dir=data_dir, download=not no_download, progress=not quiet
+        source,
+        model,
+        data_dir=data_dir,
+        download=not no_download,
+        progress=not quiet,
+        label=label_column,
+        resize=resize,
     )
     if split == "test" and not dataset.has_test:
         raise CommandError(f"{dataset.name} has no test split; use --split train")
     x_raw, y_raw = (
         (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
     )
-    loss = fitdata.loss_name(model.loss) if model.loss is not None else fitdata.default_loss(model)
+    loss = fitdata.loss_name(model.loss or default_loss(model))
     what = f"{source!r}"
     x = fitdata.fit_inputs(x_raw, model, what)
-    y = fitdata.fit_labels(y_raw, model, loss, dataset.num_classes, what)
+    targets = fitdata.fit_targets(y_raw, model, loss, dataset, what)
     pred = model.predict(x, batch_size=batch_size)
-    from ..losses import get_loss
-
-    loss_value = float(get_loss(loss)(y, pred))
-    scores = fitdata.class_scores(pred, model)
-    predicted = scores.argmax(axis=1)
-    labels = np.asarray(y_raw).astype(np.int64)
-    k = max(dataset.num_classes, scores.shape[1])
-    matrix = fitdata.confusion(labels, predicted, k)
-    names = list(dataset.class_names) + [str(i) for i in range(dataset.num_classes, k)]
-    counts = matrix.sum(axis=1)
-    per_class = [
-        {
-            "class": i,
-            "name": names[i],
-            "samples": int(counts[i]),
-            "accuracy": float(matrix[i, i] / counts[i]) if counts[i] else None,
-        }
-        for i in range(k)
-    ]
-    result = {
+    result: dict[str, Any] = {
         "model": model_path,
         "data": dataset.name,
         "split": split,
         "samples": len(x),
+        "task": targets.task,
         "loss_function": loss,
-        "loss": loss_value,
-        "accuracy": float(np.mean(predicted == labels)),
-        "per_class": per_class,
-        "confusion_matrix": matrix.tolist(),
-        "class_names": names,
+        "loss": float(get_loss(loss)(targets.y, pred)),
     }
+    if targets.labels is None:
+        result.update(metrics.compute(targets, pred))
+    else:
+        names = model.class_names or run.get("class_names") or targets.class_names
+        result.update(metrics.classification_report(targets.labels, pred, names))
     if as_json:
         console.emit_json(result)
     else:
@@ -110,16 +103,35 @@ def evaluate(
 def _print_text(console: Any, r: dict[str, Any]) -> None:
     from .output import table
 
+    head = f"{r['model']} on {r['data']} ({r['split']}, {r['samples']:,} samples): "
+    loss = f"loss {r['loss']:.4f} ({r['loss_function']})"
+    if r["task"] == "regression":
+        console.result(f"{head}{loss}  mae {r['mae']:.4g}  rmse {r['rmse']:.4g}  r2 {r['r2']:.4f}")
+        return
+    macro = r["macro"]
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2%}"
+
     console.result(
-        f"{r['model']} on {r['data']} ({r['split']}, {r['samples']:,} samples): "
-        f"accuracy {r['accuracy']:.2%}  loss {r['loss']:.4f} ({r['loss_function']})"
+        f"{head}accuracy {r['accuracy']:.2%}  {loss}  macro precision {pct(macro['precision'])}"
+        f"  recall {pct(macro['recall'])}  F1 {pct(macro['f1'])}"
     )
     console.result("")
-    rows = [("class", "name", "samples", "accuracy")]
+    rows = [("class", "name", "samples", "accuracy", "precision", "recall", "F1")]
     for c in r["per_class"]:
-        acc = "-" if c["accuracy"] is None else f"{c['accuracy']:.2%}"
-        rows.append((c["class"], c["name"], c["samples"], acc))
-    console.result(table(rows, right=(0, 2, 3)))
+        rows.append(
+            (
+                c["class"],
+                c["name"],
+                c["samples"],
+                pct(c["accuracy"]),
+                pct(c["precision"]),
+                pct(c["recall"]),
+                pct(c["f1"]),
+            )
+        )
+    console.result(table(rows, right=(0, 2, 3, 4, 5, 6)))
     console.result("")
     console.result("confusion matrix (rows: true class, columns: predicted class)")
     k = len(r["confusion_matrix"])

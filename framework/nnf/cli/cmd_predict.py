@@ -1,13 +1,12 @@
-"""``nnf predict``: classes and probabilities for the samples in a .npy or .npz file."""
+"""``nnf predict``: classes and probabilities for images, image folders and .npy/.npz arrays."""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import json_option, quiet_option
+from .options import json_option, quiet_option, resize_option
 
 if TYPE_CHECKING:
     import numpy as np
@@ -15,9 +14,9 @@ if TYPE_CHECKING:
 ARRAY_KEYS = ("x", "x_test", "images", "inputs", "data")
 
 
-@click.command(short_help="Classes and probabilities for samples in a .npy/.npz file.")
+@click.command(short_help="Classes and probabilities for images or samples in .npy/.npz files.")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--key",
     default=None,
@@ -38,43 +37,53 @@ ARRAY_KEYS = ("x", "x_test", "images", "inputs", "data")
     show_default=True,
     help="Samples per forward pass.",
 )
+@resize_option
 @quiet_option
 @json_option
 def predict(
     model_path: str,
-    input_path: str,
+    inputs: tuple[str, ...],
     key: str | None,
     top: int,
     batch_size: int,
+    resize: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Predict the class of each sample in INPUT (.npy or .npz; one sample or a batch).
+    """Predict the class of each sample in INPUT: image files (PNG, JPEG, BMP, ...), folders
+    of images, or .npy/.npz arrays (one sample or a batch).
 
-    Samples are prepared as for training: uint8 pixels are scaled to [0, 1] and reshaped
-    to the model's input shape when they hold as many values. One line per sample:
-    index, class (name) and probability. Outputs of a final Softmax or Sigmoid are shown
-    as they are; raw outputs are turned into probabilities with softmax.
+    Samples are prepared as for training: images are decoded to the model's channels
+    (grayscale or RGB), uint8 pixels are scaled to [0, 1], channels-last arrays are
+    transposed. One line per sample: its file (or index), class (name) and probability.
+    Outputs that are probabilities are shown as they are; raw outputs go through softmax.
 
     \b
-    Example:
-      nnf predict runs/lenet5/last.nnf digits.npy --top 3
+    Examples:
+      nnf predict runs/lenet5/last.nnf examples/own_data/digits/ --top 3
+      nnf predict runs/lenet5/last.nnf seven.png
+      nnf predict runs/lenet5/last.nnf samples.npy
     """
     import numpy as np
 
+    from ..metrics import class_scores
     from . import data as fitdata
     from .models import load_model
-    from .output import Console, require_file
+    from .output import Console
     from .runinfo import read_run
 
     console = Console(quiet=quiet, json_mode=as_json)
-    require_file(input_path, "input file")
     model = load_model(model_path)
-    array = read_array(input_path, key)
-    batch = as_batch(array, tuple(model.input_shape or ()))
-    x = fitdata.fit_inputs(batch, model, f"{input_path!r}")
-    scores = fitdata.class_scores(model.predict(x, batch_size=batch_size), model)
-    names = read_run(model).get("class_names") or []
+    batches, sources = [], []
+    for path in inputs:
+        x, names = read_input(path, key, model, resize)
+        batches.append(fitdata.fit_inputs(x, model, f"{path!r}"))
+        sources += names or [
+            f"{path}[{i}]" if len(batches[-1]) > 1 else path for i in range(len(batches[-1]))
+        ]
+    x = np.concatenate(batches)
+    scores = class_scores(model.predict(x, batch_size=batch_size))
+    names = list(model.class_names or read_run(model).get("class_names") or [])
     results = []
     for i, row in enumerate(scores):
         order = np.argsort(-row, kind="stable")[:top]
@@ -82,6 +91,7 @@ def predict(
         results.append(
             {
                 "index": i,
+                "input": sources[i],
                 "class": best,
                 "name": _name(names, best),
                 "probability": float(row[best]),
@@ -93,11 +103,36 @@ def predict(
             }
         )
     if as_json:
-        console.emit_json({"model": model_path, "input": input_path, "predictions": results})
+        console.emit_json({"model": model_path, "inputs": list(inputs), "predictions": results})
         return
     for r in results:
         shown = ", ".join(f"{t['name']} ({t['probability']:.3f})" for t in r["top"])
-        console.result(f"{r['index']}: {shown}")
+        console.result(f"{r['input']}: {shown}")
+
+
+def read_input(
+    path: str, key: str | None, model: Any, resize: bool
+) -> tuple[np.ndarray, list[str] | None]:
+    """The samples in ``path`` and, for images, their file names (else None)."""
+    from pathlib import Path
+
+    from ..datasets.images import IMAGE_SUFFIXES, read_images
+    from .errors import USAGE, CommandError
+
+    p = Path(path)
+    if not p.exists():
+        raise CommandError(f"input {path!r} does not exist", USAGE)
+    shape = tuple(model.input_shape or ())
+    channels = shape[0] if len(shape) == 3 and shape[0] in (1, 3) else None
+    size = (shape[1], shape[2]) if resize and len(shape) == 3 else None
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise CommandError(f"{path} holds no image files (PNG, JPEG, BMP, ...)", USAGE)
+        return read_images(files, channels, size), [str(f) for f in files]
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        return read_images([p], channels, size), [path]
+    return read_array(path, key), None
 
 
 def _name(names: list[str], index: int) -> str:
@@ -113,6 +148,13 @@ def read_array(path: str, key: str | None = None) -> np.ndarray:
     from ..errors import DataError
     from .errors import CommandError
 
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and magic[:2] != b"PK":  # else np.load would talk of pickles
+        raise DataError(
+            f"{path} is not an image, .npy or .npz file; give PNG/JPEG/BMP images, a folder "
+            "of them, or NumPy arrays"
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -131,19 +173,3 @@ def read_array(path: str, key: str | None = None) -> np.ndarray:
                 f"{path} holds arrays {', '.join(names) or '(none)'}; choose one with --key"
             )
         return loaded[key]
-
-
-def as_batch(array: Any, input_shape: tuple[int, ...]) -> np.ndarray:
-    """One sample (as many values as the model takes) gets a batch axis; a batch is kept."""
-    from ..errors import ShapeError
-
-    if array.ndim == 0 or array.size == 0:
-        raise ShapeError(f"the input holds no samples (shape {array.shape})")
-    if array.size == math.prod(input_shape):
-        return array.reshape((1, -1))
-    if array.ndim == 1:
-        raise ShapeError(
-            f"the input is a flat array of {array.size} values, but one sample of the model "
-            f"holds {math.prod(input_shape)} ({input_shape})"
-        )
-    return array

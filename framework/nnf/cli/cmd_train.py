@@ -21,34 +21,37 @@ HELP = """Train SPEC (.toml/.json) or MODEL.nnf on a dataset and save the result
 Examples:
   nnf train examples/specs/lenet5.toml
   nnf train examples/specs/mlp.toml --data fashion-mnist --epochs 3 -o runs/mlp
-  nnf train runs/mlp/last.nnf --resume              # continue an interrupted run
+  nnf train --resume runs/mlp                        # continue an interrupted run in place
+  nnf train runs/mlp/config.json -o runs/mlp-again   # the same run again, bit for bit
   nnf train examples/specs/lenet5.toml --set optimizer=sgd --set learning_rate=0.05
+  nnf train spec.toml --data photos/ --resize        # a folder of images, one per class
+  nnf train spec.toml --data table.csv --label-column species
 
 \b
-Writes (to -o OUT, a folder; default a new folder runs/NAME):
+Writes (to -o OUT, a folder; default a new folder runs/NAME; --resume: the run's own):
   last.nnf       the model after the last finished epoch (also after Ctrl-C or a NaN loss)
-  best.nnf       the model with the lowest validation loss (with --val-split)
-  config.json    the resolved configuration, seed included
+  best.nnf       the best model by val_loss, or [training] checkpoint.monitor (--val-split)
+  config.json    the run record: settings (seed included), data, model; trainable again
   metrics.jsonl  one JSON line of metrics per epoch
 With -o MODEL.nnf the others sit beside it (MODEL.best.nnf, MODEL.config.json, ...).
 
 \b
 Settings come from, lowest first: defaults, the model file's saved configuration,
-the spec's [training] table, --set key=value, then the flags below.
+the spec's [training] table, --set key=value, then the flags below. Callbacks come
+from [training]: early_stopping, lr_schedule, reduce_lr_on_plateau, checkpoint, metrics.
 
 \b
-Data rules: uint8 pixels are scaled to [0, 1] (other numbers are used as they are;
-text or complex data is refused); samples are reshaped to the model's
-input shape when they hold as many values (28x28 images fit [1, 28, 28] and [784]).
-Labels stay class indices for cross-entropy losses and are one-hot encoded otherwise.
-Default loss: categorical_crossentropy after Softmax, binary_crossentropy after Sigmoid,
-softmax_crossentropy on raw outputs. The test split, when the data has one, is scored at
-the end and never used for training or model selection.
+Data and labels follow the same rules as Sequential.fit (docs/api.md): uint8 pixels
+are scaled to [0, 1]; channels-last images are transposed to the model's (C, H, W);
+class labels may be integers, integral floats, one-hot rows or names; float targets
+train a regression (no accuracy). Default loss from the last layer: Softmax ->
+categorical_crossentropy, one Sigmoid output -> binary_crossentropy, else mse. The test
+split, when the data has one, is scored at the end and never used for model selection.
 """
 
 
 @click.command(help=HELP, short_help="Train a spec or model on a dataset; save models and metrics.")
-@click.argument("source", metavar="SPEC|MODEL", type=click.Path(dir_okay=False))
+@click.argument("source", metavar="SPEC|MODEL|RUN_DIR", type=click.Path())
 @data_options("Default: the spec's [training] data, else mnist-small.")
 @click.option("-o", "--output", type=click.Path(), default=None, help="Output folder or .nnf file.")
 @click.option("--epochs", type=click.IntRange(min=0), default=None, help="Epochs to run.")
@@ -81,12 +84,13 @@ the end and never used for training or model selection.
     multiple=True,
     metavar="KEY=VALUE",
     help="Override a spec value: epochs=3, optimizer_options={momentum=0.9}, "
-    "layers.2.output_size=64. Repeatable.",
+    "early_stopping={patience=3}, layers.2.output_size=64. Repeatable.",
 )
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue MODEL's training: its epoch count, optimizer state and settings.",
+    help="Continue a run (RUN_DIR or its MODEL.nnf) in its own files: epoch count, optimizer "
+    "state and settings.",
 )
 @click.option(
     "--plot",
@@ -109,12 +113,15 @@ def train(
     data: str | None,
     data_dir: str | None,
     no_download: bool,
+    label_column: str | None,
+    resize: bool,
     **flags: Any,
 ) -> None:
+    from ..losses import default_loss
     from . import data as fitdata
-    from .checkpoints import earlier_best, fit_with_checkpoints, make_optimizer
+    from .checkpoints import earlier_best, fit_with_callbacks, make_optimizer, run_callbacks
     from .output import Console, check_writable, write_json_atomic
-    from .train_config import model_and_config, parse_sets, portable_data, run_files
+    from .train_config import model_and_config, parse_sets, resume_source, run_files
 
     console = Console(quiet=quiet, json_mode=as_json)
     if plot:
@@ -122,6 +129,7 @@ def train(
 
         require_matplotlib()
         check_plot_path(Path(plot))
+    source, output, in_place = resume_source(source, output, resume)
     # Flags are the last word: applied as overrides, so the final combination is validated.
     overrides = {**parse_sets(sets), **{k: v for k, v in flags.items() if v is not None}}
     if data is not None:
@@ -131,28 +139,36 @@ def train(
     files = run_files(output, model.name)
     with_val = config["validation_split"] > 0
     outputs = files.outputs(with_val) + ([Path(plot)] if plot else [])
-    check_writable(outputs, force)
-    if force and not with_val:
-        files.best.unlink(missing_ok=True)  # a best model from an earlier run would mislead
+    check_writable(outputs, force or in_place)
 
     dataset = fitdata.load_dataset(
-        config["data"], data_dir=data_dir, download=not no_download, progress=not quiet
+        config["data"],
+        model,
+        data_dir=data_dir,
+        download=not no_download,
+        progress=not quiet,
+        label=label_column,
+        resize=resize,
     )
-    loss = config["loss"] or fitdata.default_loss(model)
+    loss = config["loss"] or fitdata.loss_name(model.loss or default_loss(model))
     config["loss"] = loss
     what = f"{config['data']!r}"
     x = fitdata.fit_inputs(dataset.x_train, model, what)
-    y = fitdata.fit_labels(dataset.y_train, model, loss, dataset.num_classes, what)
+    targets = fitdata.fit_targets(dataset.y_train, model, loss, dataset, what)
 
     # Everything a user can get wrong is checked above or here, before any file is written.
     optimizer = make_optimizer(config, keep_optimizer)
-    run = {
-        "config": {**config, "data": portable_data(config["data"]), "source": str(source)},
-        "class_names": list(dataset.class_names),
-    }
+    run = _run_record(config, source, dataset, targets)
+    check = config.get("checkpoint") or {}
+    monitor = check.get("monitor", "val_loss")
+    from ..callbacks.base import resolve_mode
+
+    mode = resolve_mode(check.get("mode", "auto"), monitor)
+    best = earlier_best(model, source, files, monitor, mode) if with_val else None
+    lr0 = _initial_rate(config, optimizer, model)
+    callbacks = run_callbacks(config, files, with_val, console, run, best, lr0, str(source))
     files.config.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(files.config, _config_record(config, source, model, dataset, files, with_val))
-    best_loss = earlier_best(model, source, files) if with_val else float("inf")
     console.note(
         f"training {model.name} ({model.num_params:,} parameters) on {dataset.name}: "
         f"{len(x):,} samples, {config['epochs']} epochs, batch {config['batch_size']}, "
@@ -160,22 +176,50 @@ def train(
         f"seed {config['seed']}"
     )
     started = time.perf_counter()
-    rows = fit_with_checkpoints(
-        model, x, y, config, files, with_val, console, optimizer, run, best_loss
-    )
+    first = len(model.training_state.get("history", []))
+    fit_with_callbacks(model, x, targets.y, config, callbacks, optimizer, targets.class_names)
     seconds = time.perf_counter() - started
+    rows = [dict(r) for r in callbacks[1].rows]
 
     test = None
     if dataset.has_test:
         xt = fitdata.fit_inputs(dataset.x_test, model, what)
-        yt = fitdata.fit_labels(dataset.y_test, model, loss, dataset.num_classes, what)
-        test = model.evaluate(xt, yt, loss=loss)
+        yt = fitdata.fit_targets(dataset.y_test, model, loss, dataset, what)
+        test = model.evaluate(xt, yt.y, loss=loss, metrics=config.get("metrics"))
         test["samples"] = len(xt)
     if plot:
         from .plot import plot_history
 
         plot_history(rows, Path(plot))
-    _report(console, model, rows, test, files, with_val, plot, seconds, dataset.name)
+    _report(console, model, rows[first:], rows, test, files, plot, seconds, dataset.name)
+
+
+def _initial_rate(config: dict[str, Any], optimizer: Any, model: Sequential) -> float | None:
+    """lr0 of a schedule: the configured rate, else the optimizer's default (the saved
+    optimizer's rate has been scheduled already)."""
+    if config.get("learning_rate") is not None:
+        return float(config["learning_rate"])
+    if optimizer is not None:
+        return float(optimizer.learning_rate)
+    from ..optimizers import get_optimizer
+
+    return float(get_optimizer(config["optimizer"]).learning_rate)
+
+
+def _run_record(config: dict[str, Any], source: str, dataset: Any, targets: Any) -> dict[str, str]:
+    """The run record kept in each model file's metadata (``nnf.cli.runinfo``)."""
+    import json
+
+    from .output import json_default
+    from .runinfo import METADATA_KEY
+    from .train_config import portable_data
+
+    names = list(targets.class_names or dataset.class_names or [])
+    run = {
+        "config": {**config, "data": portable_data(config["data"]), "source": str(source)},
+        "class_names": names,
+    }
+    return {METADATA_KEY: json.dumps(run, sort_keys=True, default=json_default)}
 
 
 def _config_record(
@@ -186,12 +230,14 @@ def _config_record(
     files: RunFiles,
     with_val: bool,
 ) -> dict[str, Any]:
+    """config.json: ``nnf train`` reads it back as a spec (``nnf.spec.spec_from_run``)."""
     from .. import __version__
+    from .train_config import portable_data
 
     return {
         "nnf_version": __version__,
         "source": str(source),
-        "training": config,
+        "training": {**config, "data": portable_data(config["data"])},
         "dataset": {
             "name": dataset.name,
             "train_samples": len(dataset.x_train),
@@ -207,24 +253,29 @@ def _config_record(
     }
 
 
+def _existing(path: Path) -> str | None:
+    return str(path) if path.exists() else None
+
+
 def _report(
     console: Console,
     model: Sequential,
+    new_rows: list[dict[str, Any]],
     rows: list[dict[str, Any]],
     test: dict[str, Any] | None,
     files: RunFiles,
-    with_val: bool,
     plot: str | None,
     seconds: float,
     data_name: str,
 ) -> None:
+    # Only files that exist are reported (0 epochs write no best model).
     if console.json_mode:
         console.emit_json(
             {
-                "model": str(files.last),
-                "best": str(files.best) if with_val else None,
-                "config": str(files.config),
-                "metrics": str(files.metrics),
+                "model": _existing(files.last),
+                "best": _existing(files.best),
+                "config": _existing(files.config),
+                "metrics": _existing(files.metrics),
                 "plot": plot,
                 "seconds": round(seconds, 3),
                 "epochs": rows,
@@ -232,23 +283,20 @@ def _report(
             }
         )
         return
+    from ..callbacks.progress import format_metrics
+
     console.note(f"trained in {seconds:.1f}s")
     if test is not None:
+        shown = {k: v for k, v in test.items() if k != "samples"}
         acc = test.get("accuracy")
-        shown = f"test accuracy {acc:.2%}" if acc is not None else "test"
+        head = f"test accuracy {acc:.2%}  " if acc is not None else "test "
         console.result(
-            f"{shown}  (loss {test['loss']:.4f}, {test['samples']:,} test samples of {data_name})"
+            f"{head}({format_metrics(shown)}; {test['samples']:,} test samples of {data_name})"
         )
-    elif rows:
-        console.result("the data has no test split; last epoch: " + _last_metrics(rows[-1]))
+    elif new_rows:
+        console.result("the data has no test split; last epoch: " + format_metrics(new_rows[-1]))
     console.result(f"model written to {files.last}")
-    if with_val:
-        console.result(f"best model (lowest val_loss) written to {files.best}")
+    if files.best.exists():
+        console.result(f"best model written to {files.best}")
     if plot:
         console.result(f"curves written to {plot}")
-
-
-def _last_metrics(row: dict[str, Any]) -> str:
-    from .progress import format_metrics
-
-    return format_metrics(row)

@@ -106,7 +106,7 @@ def cli(debug: bool) -> None:
     First run (SPEC.toml: e.g. examples/specs/lenet5.toml in the nnf source checkout):
       nnf train SPEC.toml                        # bundled MNIST subset; writes runs/NAME/
       nnf evaluate runs/NAME/last.nnf
-      nnf predict runs/NAME/last.nnf digits.npy
+      nnf predict runs/NAME/last.nnf image.png
 
     Exit codes: 0 ok, 1 failed while running, 2 usage or spec error, 130 interrupted.
     Progress goes to stderr, results to stdout.
@@ -117,10 +117,11 @@ def _register() -> None:
     from .cmd_build import build
     from .cmd_evaluate import evaluate
     from .cmd_info import inspect_cmd, layers, summary
+    from .cmd_init import init
     from .cmd_predict import predict
     from .cmd_train import train
 
-    for command in (build, train, evaluate, predict, summary, inspect_cmd, layers):
+    for command in (init, build, train, evaluate, predict, summary, inspect_cmd, layers):
         cli.add_command(command)
     NNFGroup.lazy["report"] = ("nnf.cli.cmd_report", "report", "An HTML report on a trained model.")
     NNFGroup.lazy["show"] = ("nnf.cli.cmd_show", "show", "Draw filters, feature maps or curves.")

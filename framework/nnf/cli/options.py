@@ -27,9 +27,16 @@ def force_option(f: F) -> F:
 
 
 def data_options(default_help: str) -> Callable[[F], F]:
-    """``--data``, ``--data-dir`` and ``--no-download``."""
+    """``--data``, ``--data-dir``, ``--no-download``, ``--label-column`` and ``--resize``."""
 
     def decorate(f: F) -> F:
+        f = resize_option(f)
+        f = click.option(
+            "--label-column",
+            default=None,
+            metavar="NAME|INDEX",
+            help="The label column of a CSV file (default: the last).",
+        )(f)
         f = click.option(
             "--no-download",
             is_flag=True,
@@ -46,9 +53,18 @@ def data_options(default_help: str) -> Callable[[F], F]:
             "data",
             default=None,
             metavar="DATA",
-            help="mnist-small (bundled), mnist, fashion-mnist, a folder of IDX files or an "
-            f".npz file. {default_help}",
+            help="mnist-small (bundled), mnist, fashion-mnist, a folder (IDX files, "
+            "x_train.npy + y_train.npy, or images in one subfolder per class), a .csv, an .npz, "
+            f"or X.npy,Y.npy (see docs/data.md). {default_help}",
         )(f)
         return f
 
     return decorate
+
+
+def resize_option(f: F) -> F:
+    return click.option(
+        "--resize",
+        is_flag=True,
+        help="Resize images to the model's input (height, width) instead of refusing them.",
+    )(f)

@@ -22,13 +22,18 @@ DEFAULTS: dict[str, Any] = {
     "data": "mnist-small",
     "epochs": 5,
     "batch_size": 32,
-    "loss": None,  # chosen from the model's last layer (see nnf.cli.data.default_loss)
+    "loss": None,  # chosen from the model's last layer (nnf.losses.default_loss)
     "optimizer": "adam",
     "learning_rate": None,  # the optimizer's own default
     "optimizer_options": {},
     "seed": None,  # drawn at random, then recorded
     "validation_split": 0.0,
     "shuffle": True,
+    "metrics": None,  # the task's (nnf.metrics.default_metrics)
+    "early_stopping": None,
+    "lr_schedule": None,
+    "reduce_lr_on_plateau": None,
+    "checkpoint": None,  # {monitor, mode} of best.nnf; default val_loss
 }
 ARCHITECTURE_KEYS = ("input_shape", "dtype", "name")
 
@@ -127,6 +132,29 @@ def run_files(output: str | None, name: str, runs_dir: Path = Path("runs")) -> R
         n += 1
         folder = runs_dir / f"{name}-{n}"
     return _files_in(folder)
+
+
+def resume_source(source: str, output: str | None, resume: bool) -> tuple[str, str | None, bool]:
+    """``(model file, output, in place)`` for ``nnf train [--resume] SOURCE``.
+
+    ``--resume RUN_DIR`` continues ``RUN_DIR/last.nnf``; without ``-o`` a resumed run writes
+    into its own files (``in place``: they may be replaced without ``--force``).
+    """
+    path = Path(source)
+    if path.is_dir():
+        if not resume:
+            raise CommandError(
+                f"{source} is a folder; give a spec or model file, or continue the run in it "
+                f"with --resume {source}",
+                USAGE,
+            )
+        if not (path / "last.nnf").is_file():
+            raise CommandError(f"{source} holds no last.nnf: not a run folder of nnf train", USAGE)
+        path = path / "last.nnf"
+    if not resume or output is not None:
+        return str(path), output, False
+    own = str(path.parent) if path.name == "last.nnf" else str(path)
+    return str(path), own, True
 
 
 def model_and_config(
