@@ -103,7 +103,7 @@ def trained(work: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- help
-COMMANDS = ["build", "train", "evaluate", "predict", "summary", "inspect", "layers"]
+COMMANDS = ["init", "build", "train", "evaluate", "predict", "summary", "inspect", "layers"]
 
 
 def test_group_help_lists_every_command() -> None:
@@ -687,33 +687,36 @@ class FakeStream:
 
 
 def test_progress_on_a_terminal_draws_a_bar_then_the_epoch_line() -> None:
-    from nnf.cli.progress import Progress
+    from nnf.callbacks import ProgressBar
 
     stream = FakeStream(tty=True)
-    progress = Progress(1, 3, stream=stream, min_interval=0)  # type: ignore[arg-type]
+    progress = ProgressBar(stream=stream, min_interval=0)  # type: ignore[arg-type]
+    progress.on_train_begin(None, {"first_epoch": 1, "last_epoch": 3})  # type: ignore[arg-type]
+    progress.on_epoch_begin(0, None)  # type: ignore[arg-type]
     for batch in range(4):
         progress.on_batch_end(batch, 4, {"loss": 0.5, "accuracy": 0.75})
     assert "\r" in stream.text
     assert "epoch 1/3 [" in stream.text
     assert "4/4 ETA 0:00" in stream.text
     assert "loss 0.5000  acc 0.7500" in stream.text
-    progress.on_epoch_end(0, {"epoch": 1, "loss": 0.4, "val_loss": 0.3, "seconds": 2.0})
+    progress.on_epoch_end(0, {"epoch": 1, "loss": 0.4, "val_loss": 0.3, "seconds": 2.0}, None)  # type: ignore[arg-type]
     last = stream.text.split("\r")[-1]
     assert last.startswith("epoch 1/3  loss 0.4000  val_loss 0.3000  (2.0s)")
     assert last.endswith("\n")
-    assert progress.epoch == 2
 
 
 def test_progress_in_a_log_is_one_plain_line_per_epoch() -> None:
-    from nnf.cli.progress import Progress
+    from nnf.callbacks import ProgressBar
 
     stream = FakeStream(tty=False)
-    progress = Progress(4, 5, stream=stream)  # type: ignore[arg-type]
+    progress = ProgressBar(stream=stream)  # type: ignore[arg-type]
+    progress.on_train_begin(None, {"first_epoch": 4, "last_epoch": 5})  # type: ignore[arg-type]
     progress.on_batch_end(0, 10, {"loss": 1.0})  # ignored when not a terminal
-    progress.on_epoch_end(3, {"epoch": 4, "loss": 0.25, "accuracy": 0.5, "seconds": 1.25})
-    progress.on_epoch_end(4, {"epoch": 5, "loss": 0.125, "seconds": 1.0})
+    logs = {"epoch": 4, "loss": 0.25, "accuracy": 0.5, "learning_rate": 0.001, "seconds": 1.25}
+    progress.on_epoch_end(3, logs, None)  # type: ignore[arg-type]
+    progress.on_epoch_end(4, {"epoch": 5, "loss": 0.125, "seconds": 1.0}, None)  # type: ignore[arg-type]
     assert stream.text == (
-        "epoch 4/5  loss 0.2500  acc 0.5000  (1.2s)\nepoch 5/5  loss 0.1250  (1.0s)\n"
+        "epoch 4/5  loss 0.2500  acc 0.5000  lr 0.001  (1.2s)\nepoch 5/5  loss 0.1250  (1.0s)\n"
     )
 
 
@@ -812,7 +815,8 @@ def _val_losses(path: Path) -> list[float]:
 
 
 def test_resumed_best_is_never_worse_than_an_earlier_epoch(trained: Path) -> None:
-    from nnf.cli.checkpoints import Checkpoints, earlier_best
+    from nnf.callbacks import ModelCheckpoint
+    from nnf.cli.checkpoints import earlier_best
     from nnf.cli.train_config import run_files
 
     model = nnf.load(trained / "last.nnf")
@@ -822,7 +826,8 @@ def test_resumed_best_is_never_worse_than_an_earlier_epoch(trained: Path) -> Non
     assert best == min(history)
     # The earlier best model comes along, so best.nnf exists and matches its loss.
     assert files.best.read_bytes() == (trained / "best.nnf").read_bytes()
-    saver = Checkpoints(files, True, [], {}, best)
+    saver = ModelCheckpoint(best=files.best, best_so_far=best)
+    saver.on_train_begin(model, {})
     saver.on_epoch_end(2, {"epoch": 3, "loss": 1.0, "val_loss": best + 1.0}, model)
     assert files.best.read_bytes() == (trained / "best.nnf").read_bytes()  # a worse epoch
     # End to end: best.nnf holds the lowest val_loss of the whole history.

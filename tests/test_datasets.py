@@ -348,7 +348,7 @@ def test_dataset_defaults_and_optional_test_split():
     ("kwargs", "message"),
     [
         ({"y_train": np.zeros(3, np.uint8)}, "4 samples but y_train has 3"),
-        ({"y_train": np.zeros(4, np.float32)}, "integer class labels"),
+        ({"y_train": np.zeros((4, 2, 2), np.float32)}, "integer class labels"),
         ({"y_train": np.zeros((4, 2), np.uint8)}, "shape \\(N,\\)"),
         ({"x_train": np.zeros(4, np.uint8)}, "at least 2 dims"),
         ({"x_train": np.array([None] * 4 * 4).reshape(4, 4)}, "numeric"),
@@ -394,7 +394,7 @@ def test_keras_style_mnist_npz_is_accepted(tmp_path):
     [
         ({"x_train": np.zeros((4, 2, 2))}, "missing y_train"),
         ({"x": np.zeros((4, 2)), "y": np.zeros(4, int)}, "missing x_train, y_train"),
-        ({"x_train": np.zeros((4, 2)), "y_train": np.zeros(4)}, "integer class labels"),
+        ({"x_train": np.zeros((4, 2)), "y_train": np.zeros((4, 1, 1))}, "integer class labels"),
         ({"x_train": np.zeros((4, 2)), "y_train": np.zeros(3, int)}, "4 samples"),
         ({"x_train": np.zeros(4), "y_train": np.zeros(4, int)}, "at least 2 dims"),
         ({"x_train": np.array(["a"] * 8).reshape(4, 2), "y_train": np.zeros(4, int)}, "numeric"),

@@ -185,11 +185,13 @@ def _class_indices(
         )
     labels = y.astype(np.int64)
     top = int(labels.max()) if labels.size else -1
-    if labels.size and (labels.min() < 0 or top >= k):
+    if labels.size and labels.min() < 0:
+        raise ShapeError(f"{what} holds negative class labels; classes are numbered 0..{k - 1}")
+    if top >= k:
         raise ShapeError(
-            f"{what} holds class labels {int(labels.min())}..{top} but the model outputs {k} "
-            f"values; end the model with {top + 1} outputs (e.g. the last Dense's "
-            f"output_size = {top + 1})"
+            f"{what} has {top + 1} classes (labels 0..{top}) but the model outputs {k} values; "
+            f"end the model with {top + 1} outputs (e.g. the last Dense's output_size = "
+            f"{top + 1})"
         )
     if names is not None and len(names) > k:
         raise ShapeError(

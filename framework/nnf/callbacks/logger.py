@@ -44,7 +44,8 @@ class MetricsLogger(Callback):
     def on_train_begin(self, model: Sequential, params: dict[str, Any]) -> None:
         history = model.training_state.get("history", []) if self.include_history else []
         self.rows = [dict(r) for r in history]
-        self._write()
+        if self.rows:  # a resumed run's file starts complete; a new one with its first epoch
+            self._write()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Sequential) -> None:
         self.rows.append(dict(logs))

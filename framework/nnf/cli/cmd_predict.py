@@ -78,9 +78,8 @@ def predict(
     for path in inputs:
         x, names = read_input(path, key, model, resize)
         batches.append(fitdata.fit_inputs(x, model, f"{path!r}"))
-        sources += names or [
-            f"{path}[{i}]" if len(batches[-1]) > 1 else path for i in range(len(batches[-1]))
-        ]
+        first = len(sources)  # arrays: samples are shown by their index, as before
+        sources += names or [str(first + i) for i in range(len(batches[-1]))]
     x = np.concatenate(batches)
     scores = class_scores(model.predict(x, batch_size=batch_size))
     names = list(model.class_names or read_run(model).get("class_names") or [])
