@@ -55,7 +55,7 @@ def test_images_of_different_sizes_need_a_size(tmp_path: Path) -> None:
 
 def test_not_an_image_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "bad.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match="bad.png"):
+    with pytest.raises(DataError, match=r"bad\.png"):
         read_images([tmp_path / "bad.png"])
 
 
