@@ -61,7 +61,13 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights() -> 
 
     stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
     history = model.fit(
-        x, y, epochs=8, seed=0, verbose=0, callbacks=[Recorder(scripted), Snap(), stop]
+        x,
+        y,
+        epochs=8,
+        seed=0,
+        verbose=0,
+        validation_split=0.25,
+        callbacks=[Recorder(scripted), Snap(), stop],
     )
     assert len(history) == 5 and stop.stopped_epoch == 5 and stop.best_epoch == 2
     assert stop.best == 0.5
@@ -74,7 +80,8 @@ def test_early_stopping_without_restore_keeps_the_last_weights() -> None:
     x, y = blobs()
     model = mlp()
     stop = EarlyStopping(patience=0)
-    model.fit(x, y, epochs=5, seed=0, verbose=0, callbacks=[Recorder([1, 2, 3, 4, 5]), stop])
+    rec = Recorder([1, 2, 3, 4, 5])
+    model.fit(x, y, epochs=5, seed=0, verbose=0, validation_split=0.25, callbacks=[rec, stop])
     assert stop.stopped_epoch == 2  # the first epoch without improvement
     assert model.training_state["epoch"] == 2
 
@@ -131,7 +138,16 @@ def test_reduce_on_plateau_cuts_the_rate_after_patience() -> None:
     rec = Recorder([1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95])
     plateau = ReduceLROnPlateau(factor=0.5, patience=2, min_lr=0.03)
     # Recorder sets val_loss before ReduceLROnPlateau reads it (list order).
-    mlp().fit(x, y, epochs=8, learning_rate=0.1, verbose=0, seed=0, callbacks=[rec, plateau])
+    mlp().fit(
+        x,
+        y,
+        epochs=8,
+        learning_rate=0.1,
+        verbose=0,
+        seed=0,
+        validation_split=0.25,
+        callbacks=[rec, plateau],
+    )
     # Epochs 3-4 do not improve on 0.9: the rate halves for epoch 5, again for epoch 7
     # (never below min_lr).
     np.testing.assert_allclose(rec.rates, [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.03, 0.03])
@@ -143,7 +159,7 @@ def test_checkpoint_keeps_the_last_and_the_best(tmp_path: Path) -> None:
     model = mlp()
     check = ModelCheckpoint(last=tmp_path / "last.nnf", best=tmp_path / "best.nnf")
     rec = Recorder([0.9, 0.5, 0.7, 0.6])
-    model.fit(x, y, epochs=4, seed=0, verbose=0, callbacks=[rec, check])
+    model.fit(x, y, epochs=4, seed=0, verbose=0, validation_split=0.25, callbacks=[rec, check])
     assert nnf.load(tmp_path / "last.nnf").training_state["epoch"] == 4
     assert nnf.load(tmp_path / "best.nnf").training_state["epoch"] == 2
     assert check.best_value == 0.5 and check.epochs_done == 4
@@ -177,11 +193,11 @@ def test_checkpoint_touches_nothing_before_training_starts(tmp_path: Path) -> No
     check = ModelCheckpoint(last=tmp_path / "last.nnf", best=best)
     x, y = blobs()
     with pytest.raises(nnf.errors.ShapeError):
-        mlp().fit(x[:, :3], y, epochs=1, verbose=0, callbacks=[check])  # fails while set up
+        mlp().fit(x[:, :3], y, epochs=1, verbose=0, validation_split=0.25, callbacks=[check])
     assert best.read_bytes() == b"an earlier run's model"
     assert not (tmp_path / "last.nnf").exists()
     # Once a run starts afresh, the earlier best goes (it would name another run's model).
-    mlp().fit(x, y, epochs=0, verbose=0, callbacks=[check])
+    mlp().fit(x, y, epochs=0, verbose=0, validation_split=0.25, callbacks=[check])
     assert not best.exists() and (tmp_path / "last.nnf").exists()
 
 

@@ -253,6 +253,9 @@ def fit(
         "samples": n,
         "validation": held_out is not None,
     }
+    from .callbacks.base import check_monitors
+
+    check_monitors(callbacks, held_out is not None)  # before any callback writes a file
     running_name = "accuracy" if labels is not None else "mae"
     allocator.tune()
     model.zero_grad()  # each step then leaves them zero for the next (see train_step)

@@ -86,3 +86,18 @@ def monitored(logs: dict[str, Any], monitor: str, who: str) -> float:
         have = ", ".join(k for k in logs if k not in ("epoch", "seconds"))
         raise ConfigError(f"{who} monitors {monitor!r}, but the epoch logs hold {have}{hint}")
     return float(logs[monitor])
+
+
+def check_monitors(callbacks: Any, has_validation: bool) -> None:
+    """Refuse callbacks that watch a ``val_`` metric (their ``monitors`` attribute) when
+    there is no validation data: before training, so that nothing is written."""
+    if has_validation:
+        return
+    for cb in callbacks:
+        watched = getattr(cb, "monitors", None)
+        if isinstance(watched, str) and watched.startswith("val_"):
+            raise ConfigError(
+                f"{type(cb).__name__} monitors {watched!r} but there is no validation data; "
+                "pass validation_split or validation_data (--val-split in nnf train), or "
+                "monitor a training metric such as 'loss'"
+            )

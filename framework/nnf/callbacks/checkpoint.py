@@ -43,6 +43,7 @@ class ModelCheckpoint(Callback):
         self.last = Path(last) if last is not None else None
         self.best = Path(best) if best is not None else None
         self.monitor = monitor
+        self.monitors = monitor if best is not None else None  # read by fit
         self.mode = resolve_mode(mode, monitor)
         self.best_value = best_so_far
         self.metadata = metadata

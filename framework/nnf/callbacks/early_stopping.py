@@ -38,6 +38,7 @@ class EarlyStopping(Callback):
                 f"EarlyStopping: patience and min_delta must be >= 0, got {patience}, {min_delta}"
             )
         self.monitor = monitor
+        self.monitors = monitor  # read by fit: a val_ metric needs validation data
         self.mode = resolve_mode(mode, monitor)
         self.patience = int(patience)
         self.min_delta = float(min_delta)

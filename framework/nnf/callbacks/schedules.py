@@ -161,6 +161,7 @@ class ReduceLROnPlateau(Callback):
         if int(patience) < 0 or int(cooldown) < 0 or float(min_lr) < 0 or float(min_delta) < 0:
             raise ConfigError("ReduceLROnPlateau: patience, cooldown, min_lr, min_delta >= 0")
         self.monitor = monitor
+        self.monitors = monitor  # read by fit: a val_ metric needs validation data
         self.factor = float(factor)
         self.patience = int(patience)
         self.mode = resolve_mode(mode, monitor)

@@ -167,6 +167,9 @@ def train(
     best = earlier_best(model, source, files, monitor, mode) if with_val else None
     lr0 = _initial_rate(config, optimizer, model)
     callbacks = run_callbacks(config, files, with_val, console, run, best, lr0, str(source))
+    from ..callbacks.base import check_monitors
+
+    check_monitors(callbacks, with_val)
     files.config.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(files.config, _config_record(config, source, model, dataset, files, with_val))
     console.note(

@@ -72,6 +72,13 @@ def require_file(path: str | Path, what: str) -> Path:
 def check_writable(paths: Iterable[Path], force: bool) -> None:
     """Refuse to replace existing files unless ``force``; say which file and how to proceed."""
     for path in paths:
+        blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocked is not None:  # else mkdir says "File exists", even with --force
+            raise CommandError(
+                f"{blocked} is a file, not a folder, so {path} cannot be written there; "
+                "choose another output path",
+                USAGE,
+            )
         if path.is_dir():
             raise CommandError(f"{path} is a folder; give a file name", USAGE)
         if path.exists() and not force:
