@@ -74,7 +74,8 @@ def predict(
 
     console = Console(quiet=quiet, json_mode=as_json)
     model = load_model(model_path)
-    batches, sources = [], []
+    batches: list[np.ndarray] = []
+    sources: list[str] = []
     for path in inputs:
         x, names = read_input(path, key, model, resize)
         batches.append(fitdata.fit_inputs(x, model, f"{path!r}"))
@@ -83,7 +84,7 @@ def predict(
     x = np.concatenate(batches)
     scores = class_scores(model.predict(x, batch_size=batch_size))
     names = list(model.class_names or read_run(model).get("class_names") or [])
-    results = []
+    results: list[dict[str, Any]] = []
     for i, row in enumerate(scores):
         order = np.argsort(-row, kind="stable")[:top]
         best = int(order[0])

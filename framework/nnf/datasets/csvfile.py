@@ -76,17 +76,15 @@ def load_csv(
         raise DataError(f"{p}: no data rows after the header")
     x = np.asarray(features, dtype=np.float32)
     numbers = [_number(v) for v in labels]
-    class_names: tuple[str, ...] | None = None
     if any(v is None for v in numbers):
         class_names = tuple(sorted(set(labels)))
         lookup = {n: i for i, n in enumerate(class_names)}
-        y = np.asarray([lookup[v] for v in labels], dtype=np.int64)
-    else:
-        values = np.asarray(numbers, dtype=np.float64)
-        integral = all("." not in v and "e" not in v.lower() for v in labels)
-        y = values.astype(np.int64) if integral and np.all(values >= 0) else values
-    kwargs = {"class_names": class_names} if class_names is not None else {}
-    return Dataset(name=name or p.stem, x_train=x, y_train=y, **kwargs)
+        indices = np.asarray([lookup[v] for v in labels], dtype=np.int64)
+        return Dataset(name=name or p.stem, x_train=x, y_train=indices, class_names=class_names)
+    targets = np.asarray(numbers, dtype=np.float64)
+    integral = all("." not in v and "e" not in v.lower() for v in labels)
+    y: np.ndarray = targets.astype(np.int64) if integral and bool(np.all(targets >= 0)) else targets
+    return Dataset(name=name or p.stem, x_train=x, y_train=y)
 
 
 def _label_index(label: str | int | None, header: list[str] | None, width: int, p: Path) -> int:

@@ -123,6 +123,7 @@ def load_npy_pair(
     y_path: str | os.PathLike[str],
     x_test_path: str | os.PathLike[str] | None = None,
     y_test_path: str | os.PathLike[str] | None = None,
+    *,
     name: str | None = None,
 ) -> Dataset:
     """A Dataset from ``.npy`` files: samples ``x`` (N, ...) and labels or targets ``y``."""
@@ -132,14 +133,14 @@ def load_npy_pair(
     if x_test_path is not None and y_test_path is not None:
         arrays["x_test"] = _read_npy(Path(x_test_path))
         arrays["y_test"] = _read_npy(Path(y_test_path))
-    names: dict[str, tuple[str, ...]] = {}
+    label = name or Path(x_path).stem
     if arrays["y_train"].dtype.kind in "US":  # class names: indices in sorted order
         classes = tuple(sorted({str(v) for k in arrays if k[0] == "y" for v in arrays[k]}))
         lookup = {c: i for i, c in enumerate(classes)}
         for k in [k for k in arrays if k[0] == "y"]:
             arrays[k] = np.asarray([lookup[str(v)] for v in arrays[k]], dtype=np.int64)
-        names = {"class_names": classes}
-    return Dataset(name=name or Path(x_path).stem, **arrays, **names)
+        return Dataset(label, class_names=classes, **arrays)  # type: ignore[arg-type]
+    return Dataset(label, **arrays)  # type: ignore[arg-type]
 
 
 def load_npy_folder(folder: str | os.PathLike[str], name: str | None = None) -> Dataset:
@@ -150,6 +151,7 @@ def load_npy_folder(folder: str | os.PathLike[str], name: str | None = None) -> 
     return load_npy_pair(
         root / "x_train.npy",
         root / "y_train.npy",
-        *(test if has_test else (None, None)),
+        test[0] if has_test else None,
+        test[1] if has_test else None,
         name=name or root.name,
     )

@@ -70,7 +70,7 @@ def load(
         parts = [Path(p.strip()).expanduser() for p in key.split(",")]
         if len(parts) not in (2, 4):
             raise DataError(f"{key!r}: give x.npy,y.npy (or x,y,x_test,y_test .npy files)")
-        return load_npy_pair(*parts)
+        return load_npy_pair(*parts[:2], *(parts[2:] or (None, None)))
     path = Path(key).expanduser()
     if path.is_dir():
         if find_idx_files(path):
