@@ -191,3 +191,11 @@ def test_one_sample_is_accepted_and_a_mismatch_shows_the_difference() -> None:
 def test_text_is_not_an_input() -> None:
     with pytest.raises(DataError, match="not numbers"):
         prepare_inputs(np.array([["a", "b"]]), cnn(1))
+
+
+def test_evaluate_before_training_uses_the_default_loss() -> None:
+    x, y = blobs()
+    scores = classifier(Softmax()).evaluate(x, y)  # was: "evaluate needs a loss"
+    assert set(scores) == {"loss", "accuracy"}
+    expected = nnf.losses.get_loss("categorical_crossentropy")(y, classifier(Softmax()).predict(x))
+    assert scores["loss"] == pytest.approx(expected)

@@ -209,17 +209,20 @@ class Sequential:
         """Mean loss and the task's metrics over ``x``, ``y`` (prepared as ``fit`` does).
 
         Classification reports ``accuracy``, regression ``mae``, ``rmse`` and ``r2``
-        (``metrics=[...]`` chooses others, see ``nnf.metrics``). ``y`` may be class names
-        when the model keeps its ``class_names``.
+        (``metrics=[...]`` chooses others, see ``nnf.metrics``). ``loss`` defaults to the
+        model's, else ``nnf.losses.default_loss(self)``. ``y`` may be class names when the
+        model keeps its ``class_names``.
         """
         from .labels import encode_targets
         from .metrics import check_metrics, compute
 
-        loss_fn = get_loss(loss) if loss is not None else self.loss
-        if loss_fn is None:
-            raise ConfigError("evaluate needs a loss: pass loss=... or train the model first")
+        from .losses import default_loss
+
         metrics = check_metrics(metrics)
-        pred = self.predict(x, batch_size=batch_size)
+        pred = self.predict(x, batch_size=batch_size)  # builds an unbuilt model first
+        loss_fn = get_loss(loss) if loss is not None else self.loss
+        if loss_fn is None:  # the rule fit uses
+            loss_fn = get_loss(default_loss(self))
         targets = encode_targets(y, self, loss_fn)
         if len(targets.y) != len(pred):
             raise ShapeError(f"x has {len(pred)} samples but y has {len(targets.y)}")
