@@ -214,9 +214,8 @@ class Sequential:
         model keeps its ``class_names``.
         """
         from .labels import encode_targets
-        from .metrics import check_metrics, compute
-
         from .losses import default_loss
+        from .metrics import check_metrics, compute
 
         metrics = check_metrics(metrics)
         pred = self.predict(x, batch_size=batch_size)  # builds an unbuilt model first
