@@ -158,18 +158,17 @@ def train(
 
     # Everything a user can get wrong is checked above or here, before any file is written.
     optimizer = make_optimizer(config, keep_optimizer)
+    from ..callbacks import from_training
+    from ..callbacks.base import check_monitors, resolve_mode
+
+    check_monitors(from_training(config, str(source)), with_val)  # val_ needs --val-split
     run = _run_record(config, source, dataset, targets)
     check = config.get("checkpoint") or {}
     monitor = check.get("monitor", "val_loss")
-    from ..callbacks.base import resolve_mode
-
     mode = resolve_mode(check.get("mode", "auto"), monitor)
     best = earlier_best(model, source, files, monitor, mode) if with_val else None
-    lr0 = _initial_rate(config, optimizer, model)
+    lr0 = _initial_rate(config, optimizer)
     callbacks = run_callbacks(config, files, with_val, console, run, best, lr0, str(source))
-    from ..callbacks.base import check_monitors
-
-    check_monitors(callbacks, with_val)
     files.config.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(files.config, _config_record(config, source, model, dataset, files, with_val))
     console.note(
@@ -197,7 +196,7 @@ def train(
     _report(console, model, rows[first:], rows, test, files, plot, seconds, dataset.name)
 
 
-def _initial_rate(config: dict[str, Any], optimizer: Any, model: Sequential) -> float | None:
+def _initial_rate(config: dict[str, Any], optimizer: Any) -> float | None:
     """lr0 of a schedule: the configured rate, else the optimizer's default (the saved
     optimizer's rate has been scheduled already)."""
     if config.get("learning_rate") is not None:
