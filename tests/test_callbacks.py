@@ -284,3 +284,12 @@ def test_spec_keys_are_validated_with_close_matches(training: str, needles: list
         loads_spec(text + f"[training]\n{training}\n")
     for needle in needles:
         assert needle in str(info.value)
+
+
+def test_the_documented_modules_are_attributes_of_nnf() -> None:
+    import subprocess
+    import sys
+
+    code = "import nnf; print(nnf.callbacks.EarlyStopping, nnf.metrics.f1, nnf.spec.load_spec)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -30,6 +30,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "losses": ("nnf.losses", None),
     "optimizers": ("nnf.optimizers", None),
     "datasets": ("nnf.datasets", None),
+    "callbacks": ("nnf.callbacks", None),
+    "metrics": ("nnf.metrics", None),
+    "spec": ("nnf.spec", None),
+    "registry": ("nnf.registry", None),
     "testing": ("nnf.testing", None),
     "export": ("nnf.export", None),
     "io": ("nnf.io", None),
@@ -40,7 +44,21 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from . import datasets, errors, export, io, layers, losses, optimizers, testing, visual
+    from . import (
+        callbacks,
+        datasets,
+        errors,
+        export,
+        io,
+        layers,
+        losses,
+        metrics,
+        optimizers,
+        registry,
+        spec,
+        testing,
+        visual,
+    )
     from .io import inspect, load, load_weights, loads, save
     from .layer import Layer
     from .model import Sequential
