@@ -84,8 +84,8 @@ def test_csv_without_header_takes_the_last_column(tmp_path: Path) -> None:
     path.write_text("0.5,1.5,2\n1,2,0\n")
     ds = load_csv(path)
     assert ds.x_train.shape == (2, 2) and list(ds.y_train) == [2, 0]
-    assert ds.y_train.dtype == np.int64
-    path.write_text("x,y\n0.5,1.25\n1,-2.5\n")  # fractional: regression targets
+    assert ds.y_train.dtype == np.float64  # class ids or targets: the model decides
+    path.write_text("x,y\n0.5,1.25\n1,-2.5\n")
     ds = load_csv(path)
     assert ds.y_train.dtype == np.float64 and list(ds.y_train) == [1.25, -2.5]
     assert ds.class_names == ()

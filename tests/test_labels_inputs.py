@@ -199,3 +199,19 @@ def test_evaluate_before_training_uses_the_default_loss() -> None:
     assert set(scores) == {"loss", "accuracy"}
     expected = nnf.losses.get_loss("categorical_crossentropy")(y, classifier(Softmax()).predict(x))
     assert scores["loss"] == pytest.approx(expected)
+
+
+def test_integer_targets_of_one_output_are_a_regression_unless_zero_one() -> None:
+    model = nnf.Sequential([Dense(output_size=1)], input_shape=(4,)).build(seed=0)
+    prices = np.array([250_000, 310_000, 199_000])
+    assert encode_targets(prices, model, "mse").task == REGRESSION
+    assert encode_targets(np.array([0, 1, 1]), model, "mse").task == CLASSIFICATION
+    with pytest.raises(ShapeError, match="labels 0 and 1"):
+        encode_targets(prices, model, "binary_crossentropy")
+
+
+def test_many_classes_for_a_single_output_are_refused() -> None:
+    model = nnf.Sequential([Dense(output_size=1)], input_shape=(4,)).build(seed=0)
+    names = [str(i) for i in range(10)]
+    with pytest.raises(ShapeError, match="10 classes but the model has a single output"):
+        encode_targets(np.arange(10), model, "mse", class_names=names)

@@ -8,7 +8,7 @@ and ``nnf evaluate``. Cross-entropy losses take class indices; other losses get 
 
 Anything else shaped like the model's output is a regression target (floats with ``mse``):
 no accuracy is reported for it. A single output is a binary classifier when the loss is
-``binary_crossentropy`` or the targets are integers, a regression otherwise.
+``binary_crossentropy`` or the targets are the integers 0 and 1, a regression otherwise.
 """
 
 from __future__ import annotations
@@ -153,9 +153,15 @@ def encode_targets(
         )
     flat = y.reshape(len(y), k)
     if k == 1:
-        binary = loss_name == "binary_crossentropy" or (y.dtype.kind in "iub" and _integral(y))
-        if binary:
-            if flat.size and not np.all((flat == 0) | (flat == 1)):
+        if names is not None and len(names) > 2:
+            raise ShapeError(
+                f"{what} has {len(names)} classes but the model has a single output; end the "
+                f"model with {len(names)} outputs (e.g. a Dense with output_size = "
+                f"{len(names)}) and a Softmax"
+            )
+        zero_one = bool(np.all((flat == 0) | (flat == 1)))
+        if loss_name == "binary_crossentropy" or (y.dtype.kind in "iub" and zero_one):
+            if not zero_one:
                 raise ShapeError(
                     f"{what}: a single-output classifier takes labels 0 and 1, got values "
                     f"{flat.min()}..{flat.max()}; end the model with one output per class"

@@ -2,9 +2,10 @@
 
 The label column is chosen by name (the file then needs a header row) or by index, and is
 the last column by default. A header is recognised when the first row is not all numbers.
-Labels may be numbers or class names (strings, mapped to indices in sorted order; the names
-become the Dataset's ``class_names``). Integer labels are class indices; labels with
-fractions are regression targets (float64).
+Labels may be class names (strings, mapped to indices in sorted order; the names become the
+Dataset's ``class_names``) or numbers, kept as float64: whole numbers are class indices for a
+model with one output per class, and any numbers are regression targets for a model with one
+output (``nnf.labels``).
 """
 
 from __future__ import annotations
@@ -81,10 +82,9 @@ def load_csv(
         lookup = {n: i for i, n in enumerate(class_names)}
         indices = np.asarray([lookup[v] for v in labels], dtype=np.int64)
         return Dataset(name=name or p.stem, x_train=x, y_train=indices, class_names=class_names)
-    targets = np.asarray(numbers, dtype=np.float64)
-    integral = all("." not in v and "e" not in v.lower() for v in labels)
-    y: np.ndarray = targets.astype(np.int64) if integral and bool(np.all(targets >= 0)) else targets
-    return Dataset(name=name or p.stem, x_train=x, y_train=y)
+    # Numbers stay float64: class ids for a model with one output per class, targets for a
+    # regression (nnf.labels decides from the model, as for np.loadtxt data).
+    return Dataset(name=name or p.stem, x_train=x, y_train=np.asarray(numbers, dtype=np.float64))
 
 
 def _label_index(label: str | int | None, header: list[str] | None, width: int, p: Path) -> int:
