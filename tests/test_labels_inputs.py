@@ -215,3 +215,14 @@ def test_many_classes_for_a_single_output_are_refused() -> None:
     names = [str(i) for i in range(10)]
     with pytest.raises(ShapeError, match="10 classes but the model has a single output"):
         encode_targets(np.arange(10), model, "mse", class_names=names)
+
+
+def test_sequential_fit_shows_the_same_parameters_as_training_fit() -> None:
+    import inspect
+
+    from nnf.training import fit
+
+    method = list(inspect.signature(nnf.Sequential.fit).parameters.values())[1:]
+    function = list(inspect.signature(fit).parameters.values())[1:]
+    assert [(p.name, p.default) for p in method] == [(p.name, p.default) for p in function]
+    assert "callbacks" in [p.name for p in method] and "options" not in str(method)

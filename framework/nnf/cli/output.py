@@ -101,11 +101,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, to_json(data) + "\n")
 
 
-def write_jsonl_atomic(path: Path, rows: Sequence[Any]) -> None:
-    """One JSON document per line, the whole file replaced at once."""
-    write_text_atomic(path, "".join(to_json(r, indent=None) + "\n" for r in rows))
-
-
 # ------------------------------------------------------------------------------ tables
 def table(rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
     """Align rows of cells in columns (first row is the header); ``right`` columns right-aligned."""
