@@ -35,17 +35,18 @@ def check_plot_path(path: Path) -> None:
 
 
 def plot_history(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """Write loss (left) and accuracy (right, when known) per epoch to an image, atomically."""
+    """Write loss (left) and accuracy (right; mae for a regression) per epoch to an image,
+    atomically."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
     epochs = [r["epoch"] for r in rows]
-    has_acc = any("accuracy" in r for r in rows)
-    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 5, 4))
-    axes = list(axes) if has_acc else [axes]
-    panels = [("loss", axes[0])] + ([("accuracy", axes[1])] if has_acc else [])
+    second = next((m for m in ("accuracy", "mae") if any(m in r for r in rows)), None)
+    fig, axes = plt.subplots(1, 2 if second else 1, figsize=(10 if second else 5, 4))
+    axes = list(axes) if second else [axes]
+    panels = [("loss", axes[0])] + ([(second, axes[1])] if second else [])
     for metric, ax in panels:
         for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
             points = [(r["epoch"], r[key]) for r in rows if key in r]
