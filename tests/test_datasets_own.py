@@ -120,3 +120,15 @@ def test_npy_pair_and_folder(tmp_path: Path) -> None:
     np.save(folder / "y_train.npy", np.array([0.5, 1.5, 2.5, 3.5]))
     ds = load(folder)
     assert ds.y_train.dtype == np.float64 and not ds.has_test
+
+
+def test_jpeg_and_bmp_decode_too(tmp_path: Path) -> None:
+    pixels = np.tile(np.arange(0, 240, 40, dtype=np.uint8), (5, 1))  # smooth: JPEG keeps it
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    Image.fromarray(pixels).save(tmp_path / "a" / "x.bmp")
+    Image.fromarray(np.stack([pixels] * 3, axis=2)).save(tmp_path / "b" / "y.jpg", quality=95)
+    ds = load_image_folder(tmp_path)
+    assert ds.x_train.shape == (2, 3, 5, 6)  # one RGB image: both become RGB
+    np.testing.assert_array_equal(ds.x_train[0, 1], pixels)  # BMP is lossless
+    assert np.abs(ds.x_train[1].astype(int) - pixels).max() <= 8
