@@ -273,6 +273,7 @@ def test_spec_keys_build_the_callbacks() -> None:
         ("lr_schedule = { type = 'step', step = 2 }", ["'step_size'"]),
         ("reduce_lr_on_plateau = { factor = 2.0 }", ["factor must be in (0, 1)"]),
         ("metrics = ['acuracy']", ["'accuracy'"]),
+        ("checkpoint = { monitor = 'val_accuracy', mode = 'mx' }", ["checkpoint", "'max'"]),
         ("early_stoping = { patience = 3 }", ["'early_stopping'"]),
     ],
 )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Callback
+from .base import Callback, resolve_mode
 from .early_stopping import EarlyStopping
 from .schedules import SCHEDULES, LearningRateScheduler, ReduceLROnPlateau
 
@@ -26,7 +26,7 @@ CALLBACK_KEYS: dict[str, Callable[..., Any]] = {
     "early_stopping": EarlyStopping,
     "lr_schedule": LearningRateScheduler,
     "reduce_lr_on_plateau": ReduceLROnPlateau,
-    "checkpoint": lambda monitor="val_loss", mode="auto": None,
+    "checkpoint": lambda monitor="val_loss", mode="auto": resolve_mode(mode, monitor) and None,
 }
 _TYPES = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
 
