@@ -226,3 +226,9 @@ def test_sequential_fit_shows_the_same_parameters_as_training_fit() -> None:
     function = list(inspect.signature(fit).parameters.values())[1:]
     assert [(p.name, p.default) for p in method] == [(p.name, p.default) for p in function]
     assert "callbacks" in [p.name for p in method] and "options" not in str(method)
+
+
+def test_one_image_fits_a_flat_model() -> None:
+    model = nnf.Sequential([Dense(output_size=2)], input_shape=(30,)).build(seed=0)
+    image = np.arange(30, dtype=np.float32).reshape(6, 5)
+    np.testing.assert_array_equal(model.predict(image), model.predict(image.reshape(1, 30)))

@@ -61,7 +61,7 @@ def to_model_layout(x: np.ndarray, shape: tuple[int, ...], what: str = "x") -> n
     found = _batch_layout(x, shape)
     if found is not None:
         return found
-    single = _batch_layout(x[None], shape) if x.ndim <= len(shape) else None
+    single = _batch_layout(x[None], shape) if x.ndim <= len(shape) or len(shape) == 1 else None
     if single is not None:
         return single
     raise ShapeError(_mismatch(x.shape, shape, what))

@@ -62,6 +62,8 @@ def report(
     data: str | None,
     data_dir: str | None,
     no_download: bool,
+    label_column: str | None,
+    resize: bool,
     output: str | None,
     best: bool,
     split: str,
@@ -71,6 +73,7 @@ def report(
     quiet: bool,
 ) -> None:
     from .. import io
+    from ..losses import default_loss
     from ..visual import runs
     from ..visual.report import report as make_report
     from . import data as fitdata
@@ -92,7 +95,13 @@ def report(
     saved = read_run(model).get("config") or {}
     source = data or saved.get("data") or "mnist-small"
     dataset = fitdata.load_dataset(
-        source, data_dir=data_dir, download=not no_download, progress=not quiet
+        source,
+        model,
+        data_dir=data_dir,
+        download=not no_download,
+        progress=not quiet,
+        label=label_column,
+        resize=resize,
     )
     if split == "test" and not dataset.has_test:
         raise CommandError(f"{dataset.name} has no test split; use --split train")
@@ -104,10 +113,10 @@ def report(
     x_raw, y_raw = x_raw[:max_samples], y_raw[:max_samples]
     if sample >= len(x_raw):
         raise CommandError(f"--sample {sample}: the {split} split has {len(x_raw)} samples")
-    loss = fitdata.loss_name(model.loss) if model.loss is not None else fitdata.default_loss(model)
+    loss = fitdata.loss_name(model.loss or default_loss(model))
     what = f"{source!r}"
     x = fitdata.fit_inputs(x_raw, model, what)
-    y = fitdata.fit_labels(y_raw, model, loss, dataset.num_classes, what)
+    y = fitdata.fit_targets(y_raw, model, loss, dataset, what).y
     started = time.perf_counter()
     make_report(
         model,

@@ -66,7 +66,7 @@ def read_sample(path: str, model: Sequential, index: int = 0, invert: bool = Fal
         raise CommandError(
             f"{path}: give a .npy file or an image ({', '.join(IMAGE_SUFFIXES)})", USAGE
         )
-    sample = fitdata.fit_inputs(array.reshape(1, -1), model, repr(path))[0]
+    sample = fitdata.fit_inputs(array, model, repr(path))[0]  # nnf.inputs: one sample
     return 1.0 - sample if invert else sample
 
 
