@@ -11,7 +11,7 @@ import nnf
 import numpy as np
 import pytest
 from nnf.errors import ConfigError, DataError, ShapeError
-from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Softmax
+from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
 from nnf.visual import internals, runs, scores
 from nnf.visual.figures import curve_panels, draw_curves, draw_feature_maps, draw_filters
 from nnf.visual.mosaic import colour
@@ -95,7 +95,7 @@ def test_class_labels_from_indices_one_hot_and_regression():
 def test_confusion_matrix_and_per_class_by_hand():
     true = np.array([0, 0, 0, 1, 1, 2])
     pred = np.array([0, 0, 1, 1, 2, 2])
-    m = scores.confusion_matrix(true, pred, 3)
+    m = nnf.metrics.confusion_matrix(true, pred, 3)
     assert m.tolist() == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
     rows = scores.per_class(m)
     assert rows[0] == {"support": 3, "precision": 1.0, "recall": 2 / 3, "f1": pytest.approx(0.8)}
@@ -109,16 +109,6 @@ def test_confident_mistakes_come_surest_first():
     labels = np.array([0, 0, 0, 0, 1])
     assert scores.confident_mistakes(labels, probs, 3).tolist() == [3, 1, 4]
     assert scores.confident_mistakes(labels, probs, 10).tolist() == [3, 1, 4, 2]
-
-
-def test_class_probabilities_of_raw_scores_and_one_output():
-    model = nnf.Sequential([Dense(output_size=3)], input_shape=(2,)).build(seed=0)
-    p = scores.class_probabilities(np.array([[1.0, 2.0, 3.0]]), model)
-    assert np.allclose(p.sum(axis=1), 1) and p.argmax() == 2
-    sig = nnf.Sequential([Dense(output_size=1), Sigmoid()], input_shape=(2,)).build(seed=0)
-    assert scores.class_probabilities(np.array([[0.8]]), sig).tolist() == [
-        [pytest.approx(0.2), 0.8]
-    ]
 
 
 def test_feature_maps_are_the_convolution_and_pooling_outputs(trained):

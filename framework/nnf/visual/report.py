@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import metrics
 from ..errors import ConfigError, DataError, ShapeError
 from . import page
 from .canvas import figure_bytes, require_matplotlib
@@ -33,9 +34,7 @@ from .internals import as_images, dense_weight_images, feature_maps, first_kerne
 from .runs import history_of
 from .scores import (
     class_labels,
-    class_probabilities,
     confident_mistakes,
-    confusion_matrix,
     per_class,
 )
 
@@ -100,7 +99,7 @@ def report(
         text = "The targets are not class labels, so there are no class metrics or mistakes."
         sections.append(("metrics", "Metrics", _loss_only(model, y, pred) + page.note(text)))
     else:
-        probs = class_probabilities(pred, model)
+        probs = metrics.class_scores(pred)
         k = max(probs.shape[1], int(labels.max()) + 1)
         names = [*names, *(str(i) for i in range(len(names), k))]
         sections.append(("metrics", "Metrics", _metrics(model, y, pred, labels, probs, names)))
@@ -219,7 +218,7 @@ def _metrics(
     names: list[str],
 ) -> str:
     predicted = probs.argmax(axis=1)
-    matrix = confusion_matrix(labels, predicted, len(names))
+    matrix = metrics.confusion_matrix(labels, predicted, len(names))
     classes = per_class(matrix)
     f1s = [c["f1"] for c in classes if c["f1"] is not None and c["support"]]
     facts = [

@@ -1,36 +1,11 @@
-"""Classification scores for the report: probabilities, confusion matrix, per-class figures,
-and the mistakes a model was surest of. NumPy only.
-
-The confusion matrix is computed here until ``nnf.metrics`` offers one (issue 16).
-"""
+"""Classification scores for the report: class labels, per-class figures and the mistakes a
+model was surest of. Probabilities and the confusion matrix come from ``nnf.metrics``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from ..model import Sequential
-
-
-def class_probabilities(pred: np.ndarray, model: Sequential) -> np.ndarray:
-    """Per-class scores ``(N, K)`` from outputs ``(N, ...)``: as they are when the model ends
-    in a probability layer (Softmax, Sigmoid), else a softmax of the raw outputs; one output
-    ``p`` becomes ``[1 - p, p]``."""
-    p = pred.reshape(len(pred), -1).astype(np.float64)
-    last = type(model.layers[-1]).key if model.layers else ""
-    rows_sum_to_one = bool(np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0, atol=1e-3))
-    probabilistic = last.startswith(("nnf.Softmax.", "nnf.Sigmoid.")) or (
-        p.shape[1] > 1 and rows_sum_to_one
-    )
-    if p.shape[1] == 1:
-        p = p if probabilistic else np.clip(p, 0.0, 1.0)
-        return np.concatenate([1 - p, p], axis=1)
-    if probabilistic:
-        return p
-    e = np.exp(p - p.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def class_labels(y: Any) -> np.ndarray | None:
@@ -45,13 +20,6 @@ def class_labels(y: Any) -> np.ndarray | None:
     if flat.size and flat.min() < 0:
         return None
     return flat.astype(np.int64)
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """``m[i, j]`` counts samples of true class i predicted as class j, shape ``(K, K)``."""
-    m = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(m, (y_true.astype(np.intp), y_pred.astype(np.intp)), 1)
-    return m
 
 
 def per_class(matrix: np.ndarray) -> list[dict[str, float | int | None]]:
