@@ -3,9 +3,10 @@
     python benchmarks/ab_fit.py --rounds 9 --batch 32 'base=pass' 'sb16=conv.SUB_BATCH = 16'
 
 Each variant is Python code run before its ``fit`` of one epoch of LeNet-5 on the bundled
-MNIST subset, with ``np``, ``conv`` (nnf_layers.convolutional), ``act``
-(nnf_layers.activations), ``pool`` (nnf_layers.pooling) and ``threads`` (nnf.threads) in
-scope; those modules' constants and their layer classes' methods are restored before every
+MNIST subset, with ``np``, ``conv`` (nnf_layers.kernels.convolution: SUB_BATCH, ...),
+``convlayer`` (nnf_layers.convolutional), ``act`` (nnf_layers.activations), ``pool``
+(nnf_layers.pooling), ``poolk`` (nnf_layers.kernels.pooling) and ``threads`` (nnf.threads) in
+scope; those modules' constants and their classes' methods are restored before every
 variant. Variants alternate (order reversed every other round) and the first round is
 warm-up. Printed: ms per step for each layer's forward/backward and the whole step, medians,
 and the median of same-round ratios against the first variant (< 1: faster).
@@ -26,13 +27,15 @@ from typing import Any
 
 import data
 import nnf_layers.activations as act
-import nnf_layers.convolutional as conv
+import nnf_layers.convolutional as convlayer
+import nnf_layers.kernels.convolution as conv
+import nnf_layers.kernels.pooling as poolk
 import nnf_layers.pooling as pool
 import nnf_side
 import numpy as np
 from nnf import threads
 
-MODULES = (conv, act, pool)
+MODULES = (conv, convlayer, act, pool, poolk)
 
 
 def _snapshot() -> list[tuple[Any, str, Any]]:
@@ -91,7 +94,15 @@ def main() -> None:
     index = {id(layer): i for i, layer in enumerate(model.layers)}
     _timed(table, index)
     saved = _snapshot()
-    scope = {"np": np, "conv": conv, "act": act, "pool": pool, "threads": threads}
+    scope = {
+        "np": np,
+        "conv": conv,
+        "convlayer": convlayer,
+        "act": act,
+        "pool": pool,
+        "poolk": poolk,
+        "threads": threads,
+    }
     results: dict[str, dict[Any, list[float]]] = {name: defaultdict(list) for name, _ in variants}
     steps = -(-len(x) // args.batch)
     for r in range(args.rounds + 1):

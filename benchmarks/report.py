@@ -8,6 +8,7 @@ from typing import Any
 SIDE_NAMES = {
     "nnf": "nnf",
     "nnf1": "nnf 1 thr",
+    "nnfbase": "nnf baseline",
     "tutorial": "tutorial code",
     "torch1": "torch 1 thr",
     "torch2": "torch 2 thr",
@@ -76,11 +77,13 @@ def _unavailable(result: dict[str, Any], side: str) -> str:
 
 def throughput_table(results: list[dict[str, Any]], gemm: float) -> str:
     """One row per job: throughput of each side, nnf's ratios, nnf's share of GEMM speed."""
-    sides = ["nnf", "nnf1", "tutorial", "torch1", "torch2"]
+    sides = ["nnf", "nnf1", "nnfbase", "tutorial", "torch1", "torch2"]
     used = [s for s in sides if any(s in r["sides"] for r in results)]
     has_tutorial = "tutorial" in used
+    has_base = "nnfbase" in used
     has_torch = any(s in used for s in ("torch1", "torch2"))
     header = ["job (items/s)", *(SIDE_NAMES[s] for s in used)]
+    header += ["nnf / baseline"] * has_base
     header += ["nnf / tutorial"] * has_tutorial + ["nnf / best torch"] * has_torch
     header += ["nnf GFLOP/s (% of GEMM)"]
     rows = []
@@ -94,6 +97,9 @@ def throughput_table(results: list[dict[str, Any]], gemm: float) -> str:
             else:
                 row.append(fmt_rate(rates[s]) if rates[s] else _unavailable(r, s))
         nnf = rates.get("nnf", [])
+        if has_base:
+            base = rates.get("nnfbase", [])
+            row.append(fmt_ratio(round_ratios(nnf, base)) if nnf and base else "—")
         if has_tutorial:
             row.append(fmt_ratio(round_ratios(nnf, rates["tutorial"])) if nnf else "—")
         t1, t2 = rates.get("torch1", []), rates.get("torch2", [])

@@ -46,6 +46,10 @@ class Worker:
         env = dict(os.environ)
         if side == "nnf1":
             env["OPENBLAS_NUM_THREADS"] = "1"
+        if side == "nnfbase":  # nnf from another checkout (--baseline), ahead on the path
+            tree = Path(os.environ["NNF_BENCH_BASELINE"])
+            paths = [str(tree / "framework"), str(tree / "plugins"), env.get("PYTHONPATH", "")]
+            env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"bench-{job}-{side}-", suffix=".log")
         cmd = [sys.executable, str(HERE / "worker.py"), job, side, *(["--quick"] if quick else [])]
         self.proc = subprocess.Popen(
@@ -234,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="rounds per job (default 5, quick 3)")
     p.add_argument("--jobs", help="comma list of a-f or job names: " + ", ".join(jobs.JOBS))
     p.add_argument("--sides", help="restrict sides, e.g. nnf,torch2 (nnf1 adds nnf on 1 thread)")
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="add side nnfbase: nnf from the checkout DIR (e.g. main), interleaved with nnf",
+    )
     p.add_argument("--no-fashion", action="store_true", help="skip the long Fashion-MNIST job (f)")
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument(
@@ -264,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         sides = [s for s in job.sides if (wanted is None or s in wanted) and s not in unwanted]
         if wanted and "nnf1" in wanted and "nnf" in job.sides:
             sides.insert(1, "nnf1")
+        if args.baseline and "nnf" in sides:
+            os.environ["NNF_BENCH_BASELINE"] = str(Path(args.baseline).resolve())
+            sides.insert(sides.index("nnf") + 1, "nnfbase")
         if name == "fashion" and not jobs.data.fashion_available():
             print("skipping fashion: dataset-fashion-mnist is not installed", file=sys.stderr)
             continue

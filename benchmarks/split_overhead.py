@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nnf_side
 from nnf import allocator, threads
-from nnf.layer import input_gradient_unused
 from nnf.losses import SoftmaxCrossEntropy
 from nnf.replicas import Replicas, min_part
 from nnf.workers import ProcessReplicas, fork_available
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     def alone() -> None:
         out = model.forward(x[:half], training=True)
         grad = SoftmaxCrossEntropy.gradient_from_probs(target[:half], out)
-        model.backward(grad.astype(np.float32), start=last)
+        model.backward_parameters(grad.astype(np.float32), start=last)
         model.zero_grad()
 
     def split(replicas: Replicas | ProcessReplicas) -> Callable[[], None]:
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return step
 
-    with input_gradient_unused(model.layers[0]), threads.parallel_section() as n:
+    with threads.parallel_section() as n:
         if n < 2:
             print("needs 2 threads with BLAS on one (NNF_NUM_THREADS >= 2, BLAS controllable)")
             return 1

@@ -33,6 +33,7 @@ class Gain(nnf.Layer):
     """A correct layer with a parameter: y = gain * x (per feature)."""
 
     key = "kittest.Gain.v1"
+    keeps = ()
 
     def _build(self, input_shape, rng, dtype):
         self.params["gain"] = (1 + rng.standard_normal(input_shape)).astype(dtype)
@@ -50,6 +51,7 @@ class Gain(nnf.Layer):
 @attrs.define(eq=False)
 class WrongInputGradient(nnf.Layer):
     key = "kittest.WrongInputGradient.v1"
+    keeps = ()
 
     def forward(self, x, training=False):
         self.output = np.tanh(x)
@@ -80,6 +82,7 @@ class Overwrites(Gain):
 @attrs.define(eq=False)
 class DropsOption(nnf.Layer):
     key = "kittest.DropsOption.v1"
+    keeps = ()
     factor: float = 2.0
 
     def get_config(self) -> dict[str, Any]:
@@ -99,6 +102,7 @@ class DropsOption(nnf.Layer):
 @attrs.define(eq=False)
 class TupleConfig(nnf.Layer):
     key = "kittest.TupleConfig.v1"
+    keeps = ()
     axes: Any = (1,)
 
     def get_config(self) -> dict[str, Any]:
@@ -114,6 +118,7 @@ class TupleConfig(nnf.Layer):
 @attrs.define(eq=False)
 class BatchDependent(nnf.Layer):
     key = "kittest.BatchDependent.v1"
+    keeps = ()
 
     def forward(self, x, training=False):
         return x - x.mean(axis=0)  # batch statistics even in inference
@@ -125,6 +130,7 @@ class BatchDependent(nnf.Layer):
 @attrs.define(eq=False)
 class Upcasts(nnf.Layer):
     key = "kittest.Upcasts.v1"
+    keeps = ()
 
     def forward(self, x, training=False):
         return x * np.array(2.0)[None]  # a float64 array turns float32 into float64
@@ -136,6 +142,7 @@ class Upcasts(nnf.Layer):
 @attrs.define(eq=False)
 class GlobalRandom(nnf.Layer):
     key = "kittest.GlobalRandom.v1"
+    keeps = ("mask",)
 
     def forward(self, x, training=False):
         self.mask = (np.random.rand(*x.shape) > 0.5) if training else np.ones(x.shape, bool)
@@ -148,6 +155,7 @@ class GlobalRandom(nnf.Layer):
 @attrs.define(eq=False)
 class InferenceCounts(nnf.Layer):
     key = "kittest.InferenceCounts.v1"
+    keeps = ()
 
     def _build(self, input_shape, rng, dtype):
         self.state["calls"] = np.zeros(1, dtype=dtype)
@@ -172,6 +180,7 @@ class BadSGD(Gain):
 @attrs.define(eq=False)
 class WrongShape(nnf.Layer):
     key = "kittest.WrongShape.v1"
+    keeps = ()
 
     def _build(self, input_shape, rng, dtype):
         return (input_shape[0] + 1,)
@@ -185,6 +194,7 @@ class Unsaved(nnf.Layer):
     """Keeps a random projection outside params: it is lost when the model is saved."""
 
     key = "kittest.Unsaved.v1"
+    keeps = ()
 
     def _build(self, input_shape, rng, dtype):
         self.projection = rng.standard_normal(input_shape).astype(dtype)
@@ -361,6 +371,7 @@ class ClaimsIndependenceButScalesByBatch(Gain):
     """Claims samples_independent, yet divides by the batch's largest value."""
 
     key = "kittest.ClaimsIndependenceButScalesByBatch.v1"
+    keeps = ("scale",)
     samples_independent = True
 
     def forward(self, x, training=False):
@@ -476,6 +487,7 @@ class Square(nnf.Layer):
     """Element-wise x**2: not monotone, so it must not claim to commute with max."""
 
     key = "kittest.Square.v1"
+    keeps = ()
     commutes_with_max = True
 
     def forward(self, x, training=False):
@@ -491,6 +503,7 @@ class ShiftedRelu(nnf.Layer):
     """max(x, 0) + 1 with a gradient of 1 everywhere: f' is not 0 where f is flat."""
 
     key = "kittest.ShiftedRelu.v1"
+    keeps = ()
     commutes_with_max = True
 
     def forward(self, x, training=False):
@@ -506,6 +519,7 @@ class PairMeans(nnf.Layer):
     """Means of adjacent pairs: not maxima, so it must not claim ``takes_maxima``."""
 
     key = "kittest.PairMeans.v1"
+    keeps = ()
     takes_maxima = True
 
     def _build(self, input_shape, rng, dtype):
@@ -548,3 +562,39 @@ def test_catches_a_layer_taking_means_that_claims_to_take_maxima():
 
 def test_catches_a_commuting_layer_that_needs_its_build_shape():
     assert "take any shape" in failures(ShapeBound)["max_order"]
+
+
+@attrs.define(eq=False)
+class KeepsABuffer(Gain):
+    """Writes a work buffer on the layer: threads sharing it would trample each other."""
+
+    key = "kittest.KeepsABuffer.v1"
+
+    def forward(self, x, training=False):
+        self.input = np.asarray(x, dtype=self.dtype)
+        self._buffer = self.input * self.params["gain"]
+        return self._buffer.copy()
+
+
+def test_catches_per_call_state_written_on_the_layer() -> None:
+    failed = failures(KeepsABuffer)
+    assert set(failed) == {"reentrant"}
+    assert "_buffer" in failed["reentrant"] and "nnf.workspace" in failed["reentrant"]
+
+
+@attrs.define(eq=False)
+class ContractOne(nnf.Layer):
+    key = "kittest.ContractOne.v1"
+
+    def forward(self, x, training=False):
+        self.input = x
+        return x * 2.0
+
+    def _backward(self, output_gradient):
+        return output_gradient * 2.0
+
+
+def test_a_contract_1_layer_is_told_to_declare_keeps() -> None:
+    failed = failures(ContractOne)
+    assert set(failed) == {"reentrant"}
+    assert "does not declare keeps" in failed["reentrant"]

@@ -48,3 +48,7 @@ class ExportError(NNFError, ValueError):
 
 class TrainingError(NNFError, RuntimeError):
     """Training cannot go on (for example the loss became NaN or infinite)."""
+
+
+class ConcurrentUseError(NNFError, RuntimeError):
+    """A model was trained while another thread used it (or the reverse)."""

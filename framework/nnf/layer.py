@@ -1,11 +1,12 @@
-"""The layer contract that every built-in and plugin layer follows.
+"""The layer contract (version 2) that every built-in and plugin layer follows.
 
 A layer is an attrs class whose fields are its JSON-safe configuration. Everything
-else (parameters, gradients, cached inputs) is runtime state created by ``build``.
+else (parameters, gradients) is runtime state created by ``build``.
 
     @attrs.define(eq=False)
     class Scale(nnf.Layer):
         key = "acme.Scale.v1"          # namespace.Name.vN, also the entry-point name
+        keeps = ()                     # kept by forward besides input/output: none
         factor: float = 1.0
 
         def forward(self, x, training=False):    # (N, *in_shape) -> (N, *out_shape)
@@ -15,6 +16,9 @@ else (parameters, gradients, cached inputs) is runtime state created by ``build`
         def _backward(self, output_gradient):     # accumulates self.grads, returns dL/dx
             return output_gradient * self.factor
 
+What forward keeps for backward (``input``, ``output`` and the names in ``keeps``) is stored
+per thread: two threads running one layer each see their own, so a model can serve many
+threads at once. Work buffers come from ``nnf.workspace`` (per thread), never from ``self``.
 A layer with parameters also overrides ``_build(input_shape, rng, dtype)``, which creates
 ``self.params`` and returns the output shape. Shapes are sample shapes, without the batch axis.
 """
@@ -22,9 +26,11 @@ A layer with parameters also overrides ``_build(input_shape, rng, dtype)``, whic
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import attrs
@@ -34,14 +40,22 @@ from .errors import ConfigError, NotBuiltError, ShapeError
 from .keys import KEY_PATTERN, is_key, parse_key
 
 __all__ = [
+    "CONTRACT_VERSION",
     "KEY_PATTERN",
     "Layer",
     "Shape",
+    "backward_chain",
     "deferred_build",
+    "forgetting",
     "init_array",
     "is_key",
     "parse_key",
 ]
+
+# Version of the plugin contract described in docs/plugins.md. 2: per-call state declared
+# (``keeps``) and kept per thread, work buffers outside the layer, ``backward_parameters``
+# instead of the ``needs_input_gradient`` switch.
+CONTRACT_VERSION = 2
 
 Shape = tuple[int, ...]
 
@@ -81,6 +95,17 @@ _ZERO_INIT: ContextVar[bool] = ContextVar("nnf_zero_init", default=False)  # see
 
 
 @contextmanager
+def placeholder_weights() -> Iterator[None]:
+    """Layers built in this block get zeros from ``init_array``: no random draws (a summary
+    of an unbuilt model, a replica about to receive shared weights)."""
+    token = _ZERO_INIT.set(True)
+    try:
+        yield
+    finally:
+        _ZERO_INIT.reset(token)
+
+
+@contextmanager
 def deferred_build() -> Iterator[None]:
     """Layers created in this block do not build in ``__init__`` even when their config fixes
     the input shape: a loader builds them later, after checking sizes against the file."""
@@ -91,15 +116,51 @@ def deferred_build() -> Iterator[None]:
         _EAGER_BUILD.reset(token)
 
 
+class _Kept(threading.local):
+    """What forward keeps for backward, one namespace per thread (see ``Layer.keeps``)."""
+
+
+class _KeptByOne:
+    """The same for a replica, which belongs to one part of a split batch: that part's
+    forward and backward may run on different pool threads, one after the other."""
+
+
+def _kept_attribute(name: str) -> property:
+    """``self.<name>`` read from and written to the calling thread's namespace.
+
+    The getter is ``attrgetter`` (C, no Python frame): it is read in every backward.
+    """
+
+    def fset(layer: Layer, value: Any) -> None:
+        setattr(layer._kept, name, value)
+
+    def fdel(layer: Layer) -> None:
+        delattr(layer._kept, name)
+
+    doc = f"``{name}`` as the last forward on this thread kept it (per thread)."
+    return property(attrgetter(f"_kept.{name}"), fset, fdel, doc)
+
+
 @contextmanager
-def input_gradient_unused(layer: Layer) -> Iterator[None]:
-    """Within this block nothing consumes ``layer``'s dL/dinput (it is a model's first layer),
-    so its backward may skip that product and return None."""
-    layer.needs_input_gradient = False
+def forgetting(layers: Iterable[Layer]) -> Iterator[None]:
+    """A block after which ``layers`` keep nothing from the calls this thread made in it:
+    ``predict`` and ``evaluate`` run in one, so a server's threads do not each pin a batch of
+    activations after their call."""
     try:
         yield
     finally:
-        layer.needs_input_gradient = True
+        for layer in layers:
+            layer.forget()
+
+
+def backward_chain(layers: list[Layer], output_gradient: np.ndarray) -> None:
+    """Back-propagate through ``layers`` (in forward order) for their parameter gradients
+    only: nothing consumes the first layer's dL/dx, so it runs ``backward_parameters``."""
+    grad = output_gradient
+    for layer in reversed(layers[1:]):
+        grad = layer.backward(grad)
+    if layers:
+        layers[0].backward_parameters(grad)
 
 
 def legacy_seeded_rng() -> np.random.Generator:
@@ -116,13 +177,20 @@ class Layer:
     Runtime attributes: ``params`` and ``grads`` (dicts with the same keys), ``state``
     (non-trainable arrays saved with the model, e.g. running statistics), ``in_shape`` and
     ``out_shape`` (sample shapes, set by ``build``), ``name`` (given by the model), ``rng``
-    (a Generator for layers that draw random numbers while training), ``dtype``, and
-    ``needs_input_gradient``: False while nothing consumes dL/dinput (the first layer of a
-    model being trained), so ``_backward`` may skip computing it and return None.
+    (a Generator for layers that draw random numbers while training) and ``dtype``.
+
+    Per-call attributes: ``input``, ``output`` and the names in ``keeps``, written by forward
+    for backward. Each thread has its own (see ``_kept_attribute``); ``forget()`` drops the
+    calling thread's.
     """
 
     key: ClassVar[str] = ""
     version: ClassVar[int] = 1
+    # Names besides ``input`` and ``output`` that forward keeps for backward, e.g. ("mask",).
+    # Declaring it (even as ``()``) says the layer follows contract 2: it writes nothing else
+    # on ``self`` while computing, so threads may share it. None (contract 1, undeclared):
+    # the model serialises inference through such a layer (see ``Sequential.predict``).
+    keeps: ClassVar[tuple[str, ...] | None] = None
     # True when forward/backward treat every sample on its own and training writes no
     # ``state``: a batch may then be split over replicas (``replica``) run on several threads,
     # their parameter gradients summed. Off by default: batch statistics (BatchNorm) break it.
@@ -148,19 +216,49 @@ class Layer:
     name: str | None
     rng: np.random.Generator | None
     dtype: np.dtype
-    needs_input_gradient: bool
+    # Contract 1 let a layer skip dL/dx while this was False; contract 2 calls
+    # ``backward_parameters`` instead. Always True, for contract-1 plugins that still read it.
+    needs_input_gradient: ClassVar[bool] = True
+    _kept: _Kept | _KeptByOne
+    input = _kept_attribute("input")
+    output = _kept_attribute("output")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.__dict__.get("keeps") or ():
+            if not isinstance(getattr(cls, name, None), property):
+                setattr(cls, name, _kept_attribute(name))
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
         # Runtime state lives outside the attrs fields, so even a plain (non-attrs) subclass
         # written tutorial-style has it without calling super().__init__().
         self = super().__new__(cls)
+        self._kept = _Kept()
         self.params, self.grads, self.state = {}, {}, {}
         self.in_shape = self.out_shape = None
         self.name = None
         self.rng = None
         self.dtype = np.dtype("float32")
-        self.needs_input_gradient = True
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: say why a kept attribute is missing.
+        kept = ("input", "output", *(type(self).keeps or ()))
+        if name in kept and "_kept" in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__} has no {name!r} kept on this thread: call forward "
+                "before backward, on the same thread (predict and evaluate keep nothing)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @classmethod
+    def reentrant(cls) -> bool:
+        """Whether threads may call this layer at once (it declares ``keeps``: contract 2)."""
+        return cls.keeps is not None
+
+    def forget(self) -> None:
+        """Drop what forward kept for backward on the calling thread."""
+        self._kept.__dict__.clear()
 
     def __attrs_post_init__(self) -> None:
         # Tutorial-style construction (Dense(784, 100)) gives every size: build right away
@@ -203,6 +301,43 @@ class Layer:
         """Create ``self.params`` (and ``self.state``); return the output shape (default: same)."""
         return input_shape
 
+    def adopt(self, input_shape: Any, dtype: Any) -> Shape:
+        """Fit a built layer to ``input_shape`` and ``dtype`` keeping its weights (the same
+        arrays, cast if the dtype differs): a model adopting a layer trained on its own
+        (a tutorial ``Dense(2, 3)`` built for rows, fed columns) loses nothing. Returns the
+        output shape; ``ShapeError`` if the weights do not fit that input."""
+        self.require_built()
+        if as_shape(input_shape) == self.in_shape and np.dtype(dtype) == self.dtype:
+            return self.out_shape or ()
+        old_shape, params, state = self.in_shape, self.params, self.state
+
+        def rebuild(shape: Any) -> Shape:
+            with placeholder_weights():  # replaced by the kept arrays
+                return self.build(shape, rng=np.random.default_rng(0), dtype=self.dtype)
+
+        problem = None
+        try:
+            out = rebuild(input_shape)
+            for kept, fresh in ((params, self.params), (state, self.state)):
+                if {k: v.shape for k, v in kept.items()} != {k: v.shape for k, v in fresh.items()}:
+                    problem = "which do not fit"
+        except (ShapeError, ConfigError) as exc:
+            problem = f"which do not fit ({exc})"
+        if problem is not None:
+            rebuild(old_shape)
+            self.params, self.state = params, state
+            self.grads = {k: np.zeros_like(p) for k, p in params.items()}
+            raise ShapeError(
+                f"{self.label} holds weights for inputs shaped {old_shape}, {problem} inputs "
+                f"shaped {tuple(as_shape(input_shape))}: give the model input_shape={old_shape}"
+            )
+        self.params, self.state = params, state
+        if np.dtype(dtype) != self.dtype:
+            self.cast(dtype)
+        else:
+            self.grads = {k: np.zeros_like(p) for k, p in params.items()}
+        return out
+
     def cast(self, dtype: Any) -> None:
         """Convert parameters, gradients and state to ``dtype`` (float32 or float64)."""
         self.dtype = np.dtype(dtype)
@@ -233,21 +368,46 @@ class Layer:
             return self._backward(output_gradient)
         return self._backward_sgd(output_gradient, float(learning_rate))
 
+    def backward_parameters(
+        self, output_gradient: np.ndarray, learning_rate: float | None = None
+    ) -> None:
+        """``backward`` for a layer whose dL/dinput nobody uses (a model's first layer): the
+        parameter gradients (or, with ``learning_rate``, the SGD step) without dL/dinput."""
+        if not self.params:
+            return  # nothing to accumulate, and nobody wants dL/dinput
+        if learning_rate is None:
+            self._backward_parameters(output_gradient)
+            return
+        self.zero_grad()
+        self._backward_parameters(output_gradient)
+        self._apply_sgd(float(learning_rate))
+
+    def _backward_parameters(self, output_gradient: np.ndarray) -> None:
+        """Optional speed hook: add parameter gradients into ``self.grads`` without computing
+        dL/dinput. The default runs ``_backward`` and drops its result."""
+        self._backward(output_gradient)
+
     def _backward_sgd(self, output_gradient: np.ndarray, learning_rate: float) -> np.ndarray:
-        """Tutorial path: backward then ``p -= lr * g``. Layers may fuse this for speed."""
+        """Tutorial path: backward then ``p -= lr * g``. Optional speed hook: a layer may
+        fuse it, leaving ``self.grads`` zero."""
         self.zero_grad()
         input_gradient = self._backward(output_gradient)
+        self._apply_sgd(learning_rate)
+        return input_gradient
+
+    def _apply_sgd(self, learning_rate: float) -> None:
+        """``p -= lr * g`` for every parameter, leaving ``self.grads`` zero."""
         for k, p in self.params.items():
             g = self.grads[k]
             g *= learning_rate
             p -= g
             g.fill(0)
-        return input_gradient
 
     def replica(self) -> Layer:
         """A twin for another thread or worker process: the same config and the *same*
-        ``params`` and ``state`` dicts (updates show in both), but its own ``grads`` and work
-        buffers.
+        ``params`` and ``state`` dicts (updates show in both), but its own ``grads`` and
+        kept attributes. Those are not per thread: a twin serves one part of a split batch,
+        whose forward and backward may run on two pool threads one after the other.
 
         Used by ``fit``/``predict`` for layers with ``samples_independent``; in a worker
         process, ``params[k]`` already holds shared-memory arrays when this is called. The
@@ -264,7 +424,7 @@ class Layer:
             _ZERO_INIT.reset(token)
         twin.params, twin.state = self.params, self.state
         twin.name = self.name
-        twin.needs_input_gradient = self.needs_input_gradient
+        twin._kept = _KeptByOne()
         return twin
 
     def zero_grad(self) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import allocator
-from .errors import ConfigError, NotBuiltError, ShapeError
-from .layer import DTYPES, Layer, Shape, as_shape
+from .errors import ConcurrentUseError, ConfigError, NotBuiltError, ShapeError
+from .layer import DTYPES, Layer, Shape, as_shape, backward_chain, deferred_build, forgetting
 from .losses import Loss, get_loss
 from .plan import execution_order
 from .replicas import data_parallel
@@ -25,16 +27,27 @@ class Sequential:
 
     ``Sequential([Convolutional(kernel_size=3, depth=5), Sigmoid(), Flatten(),
     Dense(output_size=10)], input_shape=(1, 28, 28))``. Parameters are float32 unless
-    ``dtype="float64"``.
+    ``dtype="float64"`` (default: the dtype of layers given already built, else float32).
+
+    Layers given already built (trained with ``nnf.train``, or tutorial-style ``Dense(2, 3)``)
+    keep their weights: building the model only builds the others. Without ``input_shape``
+    the first data the model sees sets it, so the tutorial's column data (N, n, 1) works.
+
+    Any number of threads may ``predict``/``evaluate`` at once; ``fit`` while another thread
+    uses the model raises ``ConcurrentUseError``.
     """
 
     def __init__(
         self,
         layers: Iterable[Layer] | None = None,
         input_shape: Sequence[int] | None = None,
-        dtype: str = "float32",
+        dtype: str | None = None,
         name: str = "sequential",
     ) -> None:
+        layers = list(layers or ())
+        if dtype is None:
+            built = [layer.dtype for layer in layers if isinstance(layer, Layer) and layer.built]
+            dtype = built[0].name if built else "float32"
         if np.dtype(dtype).name not in DTYPES:
             raise ConfigError(f"dtype {dtype!r} is not supported: use one of {', '.join(DTYPES)}")
         self.dtype = np.dtype(dtype)
@@ -43,16 +56,18 @@ class Sequential:
         self.input_shape: Shape | None = as_shape(input_shape) if input_shape else None
         self.built = False
         self.seed: int | None = None
-        # False while the weights come from a seed nobody chose (summary() or predict() built
-        # the model): fit(seed=...) then re-initialises, so the same seed gives the same run.
-        self.seed_chosen = False
+        self._lock = threading.Lock()
+        self._training_thread: int | None = None  # the thread running fit, if any
+        self._predicting: dict[int, int] = {}  # thread -> predict/evaluate calls in progress
+        # inference through contract-1 layers, one thread at a time (evaluate nests predict)
+        self._serial = threading.RLock()
         self.loss: Loss | None = None
         self.optimizer: Optimizer | None = None
         # Progress of training, saved with the model so that fit() resumes exactly.
         self.training_state: dict[str, Any] = {}
         # Free-form strings saved with the model (the CLI keeps its run settings here).
         self.metadata: dict[str, str] = {}
-        for layer in layers or ():
+        for layer in layers:
             self.add(layer)
 
     # --------------------------------------------------------------- structure
@@ -92,7 +107,9 @@ class Sequential:
         """Infer every layer's shapes and initialise parameters (same seed, same weights).
 
         ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``. ``rng``, if given, draws
-        the initial values instead of a Generator seeded with ``seed``.
+        the initial values instead of a Generator seeded with ``seed`` (without either, a
+        random seed is chosen and kept in ``self.seed``). Layers that are already built keep
+        their weights (``Layer.adopt``).
         """
         if not self.layers:
             raise ConfigError("the model has no layers: add some before building it")
@@ -101,13 +118,15 @@ class Sequential:
             raise NotBuiltError(
                 "the model's input shape is unknown: pass input_shape to Sequential(...) or build()"
             )
-        self.seed_chosen = seed is not None or rng is not None
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
         rng = rng if rng is not None else np.random.default_rng(self.seed)
         self.input_shape = shape
         for i, layer in enumerate(self.layers):
             try:
-                shape = layer.build(shape, rng=rng, dtype=self.dtype)
+                if layer.built:
+                    shape = layer.adopt(shape, self.dtype)
+                else:
+                    shape = layer.build(shape, rng=rng, dtype=self.dtype)
             except (ShapeError, ConfigError) as exc:
                 raise type(exc)(f"layer {i} {layer.label}: {exc}") from None
         self.built = True
@@ -116,8 +135,8 @@ class Sequential:
     def _ensure_built(self, x: np.ndarray | None = None) -> None:
         if self.built:
             return
-        if self._infer_input_shape() is None and x is not None:
-            self.input_shape = as_shape(np.shape(x)[1:])
+        if self.input_shape is None and x is not None and np.ndim(x) >= 2:
+            self.input_shape = as_shape(np.shape(x)[1:])  # the data's, e.g. tutorial columns
         self.build(seed=self.seed)
 
     @property
@@ -158,15 +177,20 @@ class Sequential:
             out = layer.forward(out, training=training)
         return out
 
-    def backward(self, output_gradient: np.ndarray, start: int | None = None) -> np.ndarray | None:
+    def backward(self, output_gradient: np.ndarray, start: int | None = None) -> np.ndarray:
         """Back-propagate from the output (or from before layer ``start``, counted in
-        execution order, see ``forward``); returns dL/dx (None while the first layer's
-        ``needs_input_gradient`` is off, as during ``fit``)."""
+        execution order, see ``forward``); returns dL/dx."""
         grad = output_gradient
         stop = len(self.layers) if start is None else start
         for layer in reversed(execution_order(self.layers)[:stop]):
             grad = layer.backward(grad)
         return grad
+
+    def backward_parameters(self, output_gradient: np.ndarray, start: int | None = None) -> None:
+        """``backward`` for the parameter gradients only, as ``fit`` needs: the first layer
+        skips dL/dx (``Layer.backward_parameters``)."""
+        stop = len(self.layers) if start is None else start
+        backward_chain(execution_order(self.layers)[:stop], output_gradient)
 
     def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """Outputs ``(N, *output_shape)`` for ``x`` shaped ``(N, *input_shape)``, computed
@@ -179,12 +203,17 @@ class Sequential:
         from .inputs import prepare_inputs
 
         x = prepare_inputs(x, self)  # one sample, uint8 pixels, channels last: nnf.inputs
+        with self._inference():
+            return self._predict(x, batch_size)
+
+    def _predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         self._ensure_built(x)
         self._check_samples(x)
         n = x.shape[0]
         out: np.ndarray | None = None
         allocator.tune()
-        with data_parallel(execution_order(self.layers), min(n, batch_size)) as replicas:
+        order = execution_order(self.layers)
+        with forgetting(order), data_parallel(order, min(n, batch_size)) as replicas:
             for start in range(0, n, batch_size):
                 xb = x[start : start + batch_size]
                 if replicas is not None:
@@ -197,6 +226,49 @@ class Sequential:
         if out is None:
             out = np.empty((0, *(self.output_shape or ())), dtype=self.dtype)
         return out
+
+    # ------------------------------------------------------------- threads
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """A predict/evaluate call: refused while another thread trains the model; through
+        contract-1 layers (no ``Layer.keeps``), one thread at a time."""
+        me = threading.get_ident()
+        with self._lock:
+            if self._training_thread not in (None, me):
+                raise ConcurrentUseError(
+                    f"model {self.name!r} is being trained by another thread: predict after "
+                    "fit returns, or on a copy (nnf.loads(model.to_bytes()))"
+                )
+            self._predicting[me] = self._predicting.get(me, 0) + 1
+        try:
+            serial = not all(type(layer).reentrant() for layer in self.layers)
+            with self._serial if serial else nullcontext():
+                yield
+        finally:
+            with self._lock:
+                self._predicting[me] -= 1
+                if not self._predicting[me]:
+                    del self._predicting[me]
+
+    @contextmanager
+    def training(self) -> Iterator[None]:
+        """The block in which ``fit`` trains: refused while another thread predicts with or
+        trains this model (its weights would change under them)."""
+        me = threading.get_ident()
+        with self._lock:
+            others = [t for t in self._predicting if t != me]
+            if self._training_thread is not None or others:
+                what = "trains" if self._training_thread is not None else "predicts with"
+                raise ConcurrentUseError(
+                    f"another thread {what} model {self.name!r}: train it when they are done, "
+                    "or train a copy (nnf.loads(model.to_bytes()))"
+                )
+            self._training_thread = me
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._training_thread = None
 
     def evaluate(
         self,
@@ -338,11 +410,14 @@ class Sequential:
         }
 
     def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
-        """A Keras-style table: layer, type, output shape, parameter count, then totals."""
-        if not self.built:
-            self._ensure_built()
+        """A Keras-style table: layer, type, output shape, parameter count, then totals.
+
+        An unbuilt model is described from copies of its layers: its weights stay undrawn,
+        so a later ``fit(seed=...)`` or ``build(seed=...)`` draws them from that seed.
+        """
+        described = self if self.built else self._shape_copy()
         rows = [("Layer", "Type", "Output shape", "Params")]
-        for layer in self.layers:
+        for layer in described.layers:
             shape = "(None, " + ", ".join(map(str, layer.out_shape or ())) + ")"
             rows.append((layer.name or "", type(layer).key, shape, f"{layer.num_params:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -353,11 +428,11 @@ class Sequential:
                 c.rjust(w) if i == 3 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
             )
 
-        total = self.num_params
+        total = described.num_params
+        dims = ", ".join(map(str, described.input_shape or ()))
         text = "\n".join(
             [
-                f'Model "{self.name}"  input (None, {", ".join(map(str, self.input_shape or ()))})'
-                f"  dtype {self.dtype.name}",
+                f'Model "{self.name}"  input (None, {dims})  dtype {self.dtype.name}',
                 line,
                 fmt(rows[0]),
                 line,
@@ -370,6 +445,19 @@ class Sequential:
         if print_fn is not None:
             print_fn(text)
         return text
+
+    def _shape_copy(self) -> Sequential:
+        """A built copy of this model with placeholder weights (nothing drawn)."""
+        from .layer import placeholder_weights
+
+        with deferred_build():
+            layers = [type(layer).from_config(layer.get_config()) for layer in self.layers]
+        for copy, layer in zip(layers, self.layers):
+            copy.name = layer.name
+        twin = Sequential(layers, input_shape=self._infer_input_shape(), dtype=self.dtype.name)
+        with placeholder_weights():
+            twin._ensure_built()
+        return twin
 
     # ------------------------------------------------------------------- files
     def save(self, path: str | Path, include_optimizer: bool = True, **kwargs: Any) -> None:

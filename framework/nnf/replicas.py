@@ -25,7 +25,7 @@ import numpy as np
 
 from . import threads
 from .errors import ConfigError
-from .layer import Layer
+from .layer import Layer, backward_chain
 from .workers import ProcessReplicas, fork_available
 
 T = TypeVar("T")
@@ -137,9 +137,6 @@ class Replicas:
         """The model's output for batch ``x`` (N, ...), each part on its own thread (one part
         if the batch is too small to split)."""
         self.bounds = threads.split(len(x), self.parts if self.splits(len(x)) else 1)
-        first = self.chains[0]
-        for chain in self.chains[1:]:  # the first layer's flag can change between calls
-            chain[0].needs_input_gradient = first[0].needs_input_gradient
 
         def run(chain: list[Layer], a: int, b: int) -> np.ndarray:
             out = x[a:b]
@@ -157,9 +154,7 @@ class Replicas:
         the model's layers end up holding the whole batch's parameter gradients."""
 
         def run(chain: list[Layer], a: int, b: int) -> None:
-            grad = output_gradient[a:b]
-            for layer in reversed(chain[:start]):
-                grad = layer.backward(grad)
+            backward_chain(chain[:start], output_gradient[a:b])
 
         _run([lambda c=c, a=a, b=b: run(c, a, b) for c, (a, b) in zip(self.chains, self.bounds)])
         for i, layer in enumerate(self.chains[0]):

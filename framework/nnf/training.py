@@ -16,7 +16,6 @@ import numpy as np
 
 from . import allocator
 from .errors import ConfigError, ShapeError, TrainingError
-from .layer import input_gradient_unused
 from .losses import (
     CategoricalCrossEntropy,
     Loss,
@@ -128,7 +127,7 @@ def train_step(
     if replicas is not None:
         replicas.backward(grad, start)
     else:
-        model.backward(grad, start=start)
+        model.backward_parameters(grad, start=start)
     optimizer.step(model.named_parameters())
     model.zero_grad()  # the optimizer used them as scratch; the next step needs them zero
     return value, pred
@@ -179,8 +178,7 @@ def fit(
     ``model.training_state["history"]`` keeps all epochs.
     """
     from .inputs import prepare_inputs
-    from .labels import encode_targets, set_class_names
-    from .metrics import check_metrics, compute
+    from .metrics import check_metrics
 
     metrics = check_metrics(metrics)
     x = prepare_inputs(x, model, "x")
@@ -197,8 +195,52 @@ def fit(
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**63)
     seed = int(seed)
-    if not model.built or not (model.seed_chosen or state):
-        if model._infer_input_shape() is None:
+    with model.training():
+        return _fit(
+            model,
+            x,
+            y,
+            epochs,
+            batch_size,
+            loss,
+            optimizer,
+            learning_rate,
+            validation_data,
+            validation_split,
+            shuffle,
+            seed,
+            callbacks,
+            verbose,
+            metrics,
+            class_names,
+        )
+
+
+def _fit(
+    model: Sequential,
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    loss: str | Loss | None,
+    optimizer: str | Optimizer | None,
+    learning_rate: float | None,
+    validation_data: tuple[Any, Any] | None,
+    validation_split: float,
+    shuffle: bool,
+    seed: int,
+    callbacks: Sequence[Any],
+    verbose: int,
+    metrics: Any,
+    class_names: Sequence[str] | None,
+) -> History:
+    from .inputs import prepare_inputs
+    from .labels import encode_targets, set_class_names
+    from .metrics import compute
+
+    state = model.training_state
+    if not model.built:  # a built model keeps its weights, whatever the seed
+        if model.input_shape is None:
             model.input_shape = tuple(int(d) for d in x.shape[1:])
         model.build(seed=seed)
 
@@ -266,11 +308,7 @@ def fit(
     try:
         for hook in _hooks(callbacks, "on_train_begin"):
             hook(model, params)
-        # Nothing consumes the first layer's dL/dx: let it skip that product while training.
-        with (
-            input_gradient_unused(layer_order[0]),
-            data_parallel(layer_order, min(batch_size, n), processes=long_run) as replicas,
-        ):
+        with data_parallel(layer_order, min(batch_size, n), processes=long_run) as replicas:
             for epoch in range(first, first + int(epochs)):
                 for hook in epoch_begin_hooks:
                     hook(epoch, model)

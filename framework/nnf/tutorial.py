@@ -11,12 +11,11 @@ runs unchanged but for its imports:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 
-from .layer import Layer, input_gradient_unused
+from .layer import Layer
 
 LossFn = Callable[[np.ndarray, np.ndarray], Any]
 
@@ -51,22 +50,28 @@ def train(
 
     Prints ``e/epochs, error=...`` after each epoch when ``verbose``; returns the errors.
     """
+    ensure_built = getattr(network, "_ensure_built", None)
+    if ensure_built is not None:  # a Sequential: shapes from the data, weights kept, so it saves
+        ensure_built(np.asarray(x_train))
     layers = _layers(network)
-    reversed_layers = layers[::-1]
+    if not layers:
+        raise TypeError("network has no layers")
+    # Nobody uses the first layer's dL/dx: it only updates its parameters.
+    first, later = layers[0], layers[:0:-1]
     errors = []
-    with input_gradient_unused(layers[0]) if layers else nullcontext():
-        for e in range(epochs):
-            error = 0.0
-            for x, y in zip(x_train, y_train):
-                output = x
-                for layer in layers:
-                    output = layer.forward(output, training=True)
-                error += loss(y, output)
-                grad = loss_prime(y, output)
-                for layer in reversed_layers:
-                    grad = layer.backward(grad, learning_rate)
-            error /= len(x_train)
-            errors.append(float(error))
-            if verbose:
-                print(f"{e + 1}/{epochs}, error={error}")
+    for e in range(epochs):
+        error = 0.0
+        for x, y in zip(x_train, y_train):
+            output = x
+            for layer in layers:
+                output = layer.forward(output, training=True)
+            error += loss(y, output)
+            grad = loss_prime(y, output)
+            for layer in later:
+                grad = layer.backward(grad, learning_rate)
+            first.backward_parameters(grad, learning_rate)
+        error /= len(x_train)
+        errors.append(float(error))
+        if verbose:
+            print(f"{e + 1}/{epochs}, error={error}")
     return errors

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import threads
 from .errors import TrainingError
-from .layer import Layer, Shape
+from .layer import Layer, Shape, backward_chain
 from .plan import output_shape
 
 T = TypeVar("T")
@@ -243,7 +243,7 @@ class ProcessReplicas:
         """The model's output for batch ``x``; parts 1.. computed by the workers meanwhile."""
         n = len(x)
         self.bounds = threads.split(n, self.parts if n >= 2 * self.min_part else 1)
-        flag = int(training) | int(self.layers[0].needs_input_gradient) << 1
+        flag = int(training)
         if len(self.bounds) > 1:
             self._publish()
         for w, (a, b) in zip(self.workers, self.bounds[1:]):
@@ -289,8 +289,7 @@ class ProcessReplicas:
         return x
 
     def _backward_part(self, grad: np.ndarray, start: int) -> None:
-        for layer in reversed(self.layers[:start]):
-            grad = layer.backward(grad)
+        backward_chain(self.layers[:start], grad)
 
     def _wait_all(self) -> None:
         error: BaseException | None = None
@@ -367,7 +366,6 @@ def _serve(
         payload = _read_exact(commands, size) if size else b""
         try:
             if op == _FORWARD:
-                twins[0].needs_input_gradient = bool(flag & 2)
                 out = x[:n]
                 for twin in twins:
                     out = twin.forward(out, training=bool(flag & 1))
@@ -375,9 +373,7 @@ def _serve(
             elif op == _BACKWARD:
                 for twin in twins:  # the parent has added last step's gradients by now
                     twin.zero_grad()
-                grad = grad_buf[:n]
-                for twin in reversed(twins[:flag]):
-                    grad = twin.backward(grad)
+                backward_chain(twins[:flag], grad_buf[:n])
             elif op == _RESEED:
                 seed = int(payload.decode())
                 for i, twin in enumerate(twins):

@@ -3,5 +3,6 @@
 Import them as ``from nnf.layers import Dense``; this package is what that name resolves to.
 Each module holds one layer family: ``dense``, ``convolutional``, ``reshape`` (Reshape,
 Flatten), ``activations`` (Tanh, Sigmoid, ReLU, LeakyReLU), ``softmax``, ``pooling``
-(MaxPool2D) and ``dropout``; ``_im2col`` and ``_common`` are private helpers.
+(MaxPool2D) and ``dropout``; ``_common`` holds shared validators. ``kernels`` holds the
+batched fast paths the layers call, each beside a readable reference (``kernels.reference``).
 """

@@ -14,21 +14,23 @@ from nnf.errors import ConfigError
 from nnf.layer import Layer
 
 from ._common import as_float, as_gradient
+from .kernels.elementwise import relu
 
 
 class _Elementwise(Layer):
     """Shared plumbing: keep the input and output, check and cast the incoming gradient."""
 
     samples_independent = True
+    keeps = ()  # input and output
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
-        self.input = as_float(x, self.dtype)
-        self.output = self._apply(self.input)
-        return self.output
+        self.input = x = as_float(x, self.dtype)
+        self.output = y = self._apply(x)
+        return y
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
-        g = as_gradient(self, output_gradient, self.input.shape, self.input.dtype)
-        return self._gradient(g)
+        y = self.output  # shaped and typed like the input
+        return self._gradient(as_gradient(self, output_gradient, y.shape, y.dtype))
 
     def _apply(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -88,12 +90,7 @@ class ReLU(_Elementwise):
     commutes_with_max = True  # a model runs it after a MaxPool2D that follows it (nnf.plan)
 
     def _apply(self, x: np.ndarray) -> np.ndarray:
-        # NumPy vectorises maximum between two arrays but not against a scalar (2-3x slower
-        # at LeNet-5's sizes), so the zeros come from an array kept for the purpose
-        zeros = getattr(self, "_zeros", None)
-        if zeros is None or zeros.size < x.size or zeros.dtype != x.dtype:
-            zeros = self._zeros = np.zeros(x.size, dtype=x.dtype)
-        return np.maximum(x, zeros[: x.size].reshape(x.shape))
+        return relu(x)
 
     def _gradient(self, g: np.ndarray) -> np.ndarray:
         # the mask written straight as 0.0/1.0 in g's dtype, then scaled in place: one

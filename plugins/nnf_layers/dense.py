@@ -1,6 +1,8 @@
 """Dense (fully connected) layer: ``y = W x + b``.
 
 Backward, per sample (the tutorial's formulas): ``dW = g x^T``, ``db = g``, ``dx = W^T g``.
+Batched, with one row per input vector: ``dW = G^T X``, ``db = sum G``, ``dX = G W``
+(``kernels.dense``; the tutorial's per-sample form is ``kernels.reference.dense``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from nnf.errors import ConfigError, ShapeError
 from nnf.layer import INITS, Layer, Shape, init_array
 
 from ._common import as_gradient, fmt_shape, input_error, one_of, positive_int
+from .kernels import dense as kernels
 
 
 @attrs.define(eq=False)
@@ -30,6 +33,7 @@ class Dense(Layer):
 
     key = "nnf.Dense.v1"
     samples_independent = True
+    keeps = ()  # input only
 
     input_size: int | None = attrs.field(
         default=None,
@@ -46,8 +50,6 @@ class Dense(Layer):
         validator=one_of(INITS),
         metadata={"doc": "how weights are drawn when built; no effect on inference"},
     )
-
-    _grads_dirty = False  # whether self.grads may hold non-zero values
 
     def __attrs_post_init__(self) -> None:
         if self.output_size is None:
@@ -79,6 +81,7 @@ class Dense(Layer):
         else:
             bias = np.zeros(m, dtype=dtype)
         self.params = {"weights": weights, "bias": bias}
+        self._grads_dirty = False  # whether self.grads may hold non-zero values
         return (m, 1) if column else (m,)
 
     @property
@@ -95,9 +98,50 @@ class Dense(Layer):
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         self.require_built()
-        x = np.asarray(x, dtype=self.dtype)
+        self.input = x = np.asarray(x, dtype=self.dtype)
+        out_shape = self._output_shape(x)  # checks x
+        weights, bias = self.params["weights"], self.params["bias"]
+        y = kernels.affine(x.reshape(-1, weights.shape[1]), weights, bias)
+        return y.reshape(out_shape)
+
+    def _backward(self, output_gradient: Any) -> np.ndarray:
+        x = self.input
+        g = self._gradient_rows(output_gradient, x)
+        input_gradient = g @ self.params["weights"]  # dX = G W
+        self._backward_parameters_rows(g, x)
+        return input_gradient.reshape(x.shape)
+
+    def _backward_parameters(self, output_gradient: Any) -> None:
+        x = self.input
+        self._backward_parameters_rows(self._gradient_rows(output_gradient, x), x)
+
+    def _backward_parameters_rows(self, g: np.ndarray, x: np.ndarray) -> None:
+        x_rows = x.reshape(-1, self.params["weights"].shape[1])
+        self.grads["weights"] += kernels.weight_product(g, x_rows)  # dW = G^T X
+        self.grads["bias"] += g.sum(axis=0)  # db = sum G
+        self._grads_dirty = True
+
+    def _backward_sgd(self, output_gradient: Any, learning_rate: float) -> np.ndarray:
+        # Fused tutorial step: W += (-lr G)^T X, without touching self.grads.
+        x = self.input
+        g = self._gradient_rows(output_gradient, x)
         weights = self.params["weights"]
-        m, n = weights.shape
+        input_gradient = g @ weights  # before the step, as the tutorial does
+        if self._grads_dirty:  # the contract: an SGD step leaves self.grads zero
+            self.zero_grad()
+        g = g * -learning_rate  # small: (M, output_size)
+        weights += kernels.weight_product(g, x.reshape(-1, weights.shape[1]))
+        self.params["bias"] += g.sum(axis=0)
+        return input_gradient.reshape(x.shape)
+
+    def zero_grad(self) -> None:
+        super().zero_grad()
+        self._grads_dirty = False
+
+    # ------------------------------------------------------------------ shapes
+    def _output_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """Rows (..., n) -> (..., m); columns (..., n, 1) -> (..., m, 1)."""
+        m, n = self.params["weights"].shape
         rows = x.ndim in (1, 2) and x.shape[-1] == n
         columns = x.ndim in (2, 3) and x.shape[-2:] == (n, 1)
         if rows and columns:  # only when n == 1: follow how the layer was built
@@ -106,58 +150,9 @@ class Dense(Layer):
             raise input_error(
                 self, f"rows (N, {n}) or ({n},), or columns ({n}, 1) or (N, {n}, 1)", x.shape
             )
-        self.input = x
-        self._x2 = x.reshape(-1, n)  # every accepted form is a stack of input vectors
-        y = self._x2 @ weights.T
-        y += self.params["bias"]
-        self._out_shape = (*x.shape[:-1], m) if rows else (*x.shape[:-2], m, 1)
-        return y.reshape(self._out_shape)
+        return (*x.shape[:-1], m) if rows else (*x.shape[:-2], m, 1)
 
-    def _gradient_rows(self, output_gradient: Any) -> np.ndarray:
-        """dL/dy as (M, output_size): one row per input vector."""
-        g = as_gradient(self, output_gradient, self._out_shape, self.dtype)
+    def _gradient_rows(self, output_gradient: Any, x: np.ndarray) -> np.ndarray:
+        """dL/dy for the kept input ``x`` as (M, output_size): one row per input vector."""
+        g = as_gradient(self, output_gradient, self._output_shape(x), self.dtype)
         return g.reshape(-1, self.params["weights"].shape[0])
-
-    def _weights_product(self, g: np.ndarray) -> np.ndarray:
-        """``g^T @ x`` (output_size, input_size) for the cached input, in a reused buffer.
-
-        The buffer spares a fresh weight-sized array (and its page faults) on every call. One
-        sample is an outer product: NumPy's matmul skips BLAS when the inner size is 1 and
-        runs ~10x slower, so it gets a plain multiply.
-        """
-        weights = self.params["weights"]
-        buf = getattr(self, "_scratch", None)
-        if buf is None or buf.shape != weights.shape or buf.dtype != weights.dtype:
-            buf = self._scratch = np.empty_like(weights)
-        if g.shape[0] == 1:
-            return np.multiply(g.T, self._x2, out=buf)
-        return np.matmul(g.T, self._x2, out=buf)
-
-    def _backward(self, output_gradient: Any) -> np.ndarray | None:
-        g = self._gradient_rows(output_gradient)
-        input_gradient = self._input_gradient(g)
-        self.grads["weights"] += self._weights_product(g)
-        self.grads["bias"] += g.sum(axis=0)
-        self._grads_dirty = True
-        return input_gradient
-
-    def _input_gradient(self, g: np.ndarray) -> np.ndarray | None:
-        if not self.needs_input_gradient:
-            return None
-        return (g @ self.params["weights"]).reshape(self.input.shape)
-
-    def _backward_sgd(self, output_gradient: Any, learning_rate: float) -> np.ndarray | None:
-        # Fused tutorial step: W += (-lr g) x^T, without touching self.grads.
-        g = self._gradient_rows(output_gradient)
-        weights = self.params["weights"]
-        input_gradient = self._input_gradient(g)  # before the step, as the tutorial does
-        if self._grads_dirty:  # the contract: an SGD step leaves self.grads zero
-            self.zero_grad()
-        g = g * -learning_rate  # small: (M, output_size)
-        weights += self._weights_product(g)
-        self.params["bias"] += g.sum(axis=0)
-        return input_gradient
-
-    def zero_grad(self) -> None:
-        super().zero_grad()
-        self._grads_dirty = False

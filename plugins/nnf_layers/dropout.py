@@ -29,6 +29,7 @@ class Dropout(Layer):
 
     key = "nnf.Dropout.v1"
     samples_independent = True
+    keeps = ("mask",)  # and input
 
     rate: float = attrs.field(
         default=0.5,
@@ -40,20 +41,20 @@ class Dropout(Layer):
         x = as_float(x, self.dtype)
         self.input = x
         if not training or self.rate == 0:
-            self._mask = None
+            self.mask = None
             return x
         if self.rng is None:
             self.rng = legacy_seeded_rng()
         keep = self.rng.random(x.shape, dtype=x.dtype) >= self.rate
-        self._mask = keep
+        self.mask = keep
         out = x * keep  # float * bool keeps x's dtype
         out *= 1.0 / (1.0 - self.rate)
         return out
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
         g = as_gradient(self, output_gradient, self.input.shape, self.input.dtype)
-        if self._mask is None:
+        if self.mask is None:
             return g
-        dx = g * self._mask
+        dx = g * self.mask
         dx *= 1.0 / (1.0 - self.rate)
         return dx

@@ -33,6 +33,7 @@ class Reshape(Layer):
 
     key = "nnf.Reshape.v1"
     samples_independent = True
+    keeps = ()  # input
 
     input_shape: Shape = attrs.field(
         converter=_input_shape, metadata={"doc": "a sample's shape in"}
@@ -59,21 +60,21 @@ class Reshape(Layer):
         return self.output_shape
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
-        x = np.asarray(x)
-        if x.shape == self.input_shape:
-            out_shape = self.output_shape
-        elif x.shape[1:] == self.input_shape:
-            out_shape = (x.shape[0], *self.output_shape)
-        else:
-            shape = fmt_shape(self.input_shape)
-            accepted = f"one sample shaped {shape} or a batch (N, {shape[1:]}"
-            raise input_error(self, accepted, x.shape)
-        self.input, self._out_shape = x, out_shape
-        return x.reshape(out_shape)
+        self.input = x = np.asarray(x)
+        return x.reshape(self._output_shape(x))
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
-        g = as_gradient(self, output_gradient, self._out_shape, self.input.dtype)
+        out_shape = self._output_shape(self.input)
+        g = as_gradient(self, output_gradient, out_shape, self.input.dtype)
         return g.reshape(self.input.shape)
+
+    def _output_shape(self, x: np.ndarray) -> Shape:
+        if x.shape == self.input_shape:
+            return self.output_shape
+        if x.shape[1:] == self.input_shape:
+            return (x.shape[0], *self.output_shape)
+        shape = fmt_shape(self.input_shape)
+        raise input_error(self, f"one sample shaped {shape} or a batch (N, {shape[1:]}", x.shape)
 
 
 @attrs.define(eq=False)
@@ -82,6 +83,7 @@ class Flatten(Layer):
 
     key = "nnf.Flatten.v1"
     samples_independent = True
+    keeps = ()  # input
 
     def _build(self, input_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         return (math.prod(input_shape),)
@@ -94,9 +96,9 @@ class Flatten(Layer):
         if x.ndim < 2:
             raise input_error(self, "a batch (N, ...) with at least 2 axes", x.shape)
         self.input = x
-        self._out_shape = (x.shape[0], math.prod(x.shape[1:]))
-        return x.reshape(self._out_shape)
+        return x.reshape(x.shape[0], -1)
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
-        g = as_gradient(self, output_gradient, self._out_shape, self.input.dtype)
-        return g.reshape(self.input.shape)
+        x = self.input
+        g = as_gradient(self, output_gradient, (x.shape[0], math.prod(x.shape[1:])), x.dtype)
+        return g.reshape(x.shape)

@@ -29,6 +29,7 @@ class Softmax(Layer):
     key = "nnf.Softmax.v1"
     default_loss = "categorical_crossentropy"
     samples_independent = True
+    keeps = ()  # output
 
     def _class_axis(self, x: np.ndarray) -> int:
         if self.in_shape is not None:
@@ -43,12 +44,12 @@ class Softmax(Layer):
         y = x - x.max(axis=axis, keepdims=True)  # exp of at most 0: no overflow
         np.exp(y, out=y)
         y /= y.sum(axis=axis, keepdims=True)
-        self.output, self._axis = y, axis
+        self.output = y
         return y
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
         y = self.output
         g = as_gradient(self, output_gradient, y.shape, y.dtype)
-        dx = g - (g * y).sum(axis=self._axis, keepdims=True)
+        dx = g - (g * y).sum(axis=self._class_axis(y), keepdims=True)
         dx *= y
         return dx

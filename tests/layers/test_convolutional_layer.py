@@ -10,7 +10,7 @@ import pytest
 from gradcheck import check_gradients
 from nnf.errors import ConfigError, NotBuiltError, ShapeError
 from nnf.layers import Convolutional
-from nnf_layers import convolutional
+from nnf_layers.kernels import convolution
 from scipy import signal
 
 
@@ -254,9 +254,9 @@ def test_both_column_layouts_in_sub_batches_match_correlate2d_and_gradients_chec
 ) -> None:
     # 7 samples in sub-batches of 3 (a short last one); inference on more than one sub-batch
     # does not keep the columns, so backward must rebuild them
-    monkeypatch.setattr(convolutional, "SUB_BATCH", 3)
+    monkeypatch.setattr(convolution, "SUB_BATCH", 3)
     layer = conv64((2, 7, 6), 3, 3, stride=stride, padding=padding, bias="channel")
-    layer._batch_major = batch_major
+    layer._plan.batch_major = batch_major
     x = np.random.default_rng(11).standard_normal((7, 2, 7, 6))
     y = layer.forward(x, training=training)
     np.testing.assert_allclose(y, reference(x, layer), rtol=1e-12, atol=1e-12)
@@ -269,13 +269,13 @@ def test_column_blocks_smaller_than_gradient_blocks_match_correlate2d_and_gradie
 ) -> None:
     # batch-major columns in blocks of 2 samples (the cache budget) inside gradient blocks of
     # 5 (SUB_BATCH): 7 samples give column blocks 0-2, 2-4, 4-5 | 5-7
-    monkeypatch.setattr(convolutional, "SUB_BATCH", 5)
+    monkeypatch.setattr(convolution, "SUB_BATCH", 5)
     layer = conv64((2, 7, 6), 3, 3, padding="same", bias="channel")
-    assert layer._batch_major
-    geo = layer._geometry
+    assert layer._plan.batch_major
+    geo = layer._plan.geo
     per_sample = geo.channels * geo.k**2 * geo.length * 8
-    monkeypatch.setattr(convolutional, "BLOCK_BYTES", 2 * per_sample + 1)
-    assert layer._block_size(7) == 2
+    monkeypatch.setattr(convolution, "BLOCK_BYTES", 2 * per_sample + 1)
+    assert layer._plan.block_size(7) == 2
     x = np.random.default_rng(12).standard_normal((7, 2, 7, 6))
     y = layer.forward(x, training=training)
     np.testing.assert_allclose(y, reference(x, layer), rtol=1e-12, atol=1e-12)
@@ -288,12 +288,12 @@ def test_input_gradient_products_in_parts_of_kernel_offsets_gradients_check(
 ) -> None:
     # the grid input gradient's products made a few kernel offsets at a time: 9 offsets (3x3)
     # in parts of 1, 2 (a short last part), 4 or all, in sub-batches of 3 (a short last one)
-    monkeypatch.setattr(convolutional, "SUB_BATCH", 3)
+    monkeypatch.setattr(convolution, "SUB_BATCH", 3)
     layer = conv64((2, 7, 6), 3, 3, padding="same", bias="channel")
-    layer._batch_major = False
-    geo = layer._geometry
+    layer._plan.batch_major = False
+    geo = layer._plan.geo
     per_offset = geo.channels * 3 * geo.height * geo.width * 8
-    monkeypatch.setattr(convolutional, "GRID_BYTES", offsets * per_offset)
+    monkeypatch.setattr(convolution, "GRID_BYTES", offsets * per_offset)
     x = np.random.default_rng(13).standard_normal((7, 2, 7, 6))
     g = np.random.default_rng(14).standard_normal((7, 3, 7, 6))
     layer.forward(x, training=True)
@@ -315,7 +315,7 @@ def test_input_gradient_products_in_parts_of_kernel_offsets_gradients_check(
 def test_large_batch_gradients_agree_between_layouts(batch_major: bool) -> None:
     # the kernel-gradient products of both layouts (blocked gram for the long one)
     layer = conv64((1, 20, 20), 3, 2, bias="channel")
-    layer._batch_major = batch_major
+    layer._plan.batch_major = batch_major
     rng = np.random.default_rng(12)
     x = rng.standard_normal((40, 1, 20, 20))
     g = rng.standard_normal((40, 2, 18, 18))

@@ -22,6 +22,10 @@ replica    (layers with ``samples_independent``) a batch split between the layer
            gradients, in inference and (unless it draws random numbers) training mode; the
            twin shares ``params``/``state``, follows arrays put into ``params`` before it was
            made, and writes no ``state`` in training
+reentrant  the layer declares ``keeps`` (contract 2); forward and backward, in both modes, add
+           no attribute to the layer beyond it; threads running inference on one layer at
+           once get exactly the serial outputs; ``backward_parameters`` gives ``backward``'s
+           parameter gradients
 max_order  (layers with ``commutes_with_max`` or ``takes_maxima``, see ``nnf.plan``) the layer
            gives the same output and gradients before and after a reference max-taking layer
            (maxima of pairs) or ReLU, on inputs full of ties, zeros and negatives
@@ -34,6 +38,7 @@ is restored before each forward of the gradient check.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -467,6 +472,66 @@ def check_replica(case: Case) -> None:
         )
 
 
+# ------------------------------------------------------------------------ reentrant
+def check_reentrant(case: Case) -> None:
+    cls = case.cls
+    if not cls.reentrant():
+        raise CheckFailed(
+            "the layer does not declare keeps (layer contract 2): set keeps = (...) to the "
+            "names forward writes on self for backward besides input/output (() for none), "
+            "and take work buffers from nnf.workspace, not self; until then models run it on "
+            "one thread at a time"
+        )
+    layer = case.make("float64")
+    layer.rng = case.rng(3)
+    before = set(vars(layer))
+    x = case.batch()
+    for training in (False, True):
+        y = case.forward(layer, x, training)
+        layer.backward(case.rng(5).standard_normal(y.shape))
+        layer.backward_parameters(case.rng(5).standard_normal(y.shape))
+    added = sorted(set(vars(layer)) - before)
+    if added:
+        raise CheckFailed(
+            f"forward/backward wrote {', '.join(added)} on the layer: a thread sharing it would "
+            "overwrite them. Declare what backward needs in keeps (kept per thread) and take "
+            "work buffers from nnf.workspace"
+        )
+    layer.zero_grad()
+    g = case.rng(6).standard_normal(case.forward(layer, x, True).shape)
+    layer.backward(g)
+    full = snapshot(layer.grads)
+    layer.zero_grad()
+    case.forward(layer, x, True)
+    layer.backward_parameters(g)
+    for k, v in full.items():
+        if not np.allclose(layer.grads[k], v, rtol=1e-12, atol=1e-12):
+            raise CheckFailed(
+                f"backward_parameters gives grads[{k!r}] other than backward's: "
+                "_backward_parameters must add the same parameter gradients"
+            )
+    batches = [case.batch(n) for n in (1, 2, 3, 5)]
+    serial = [case.forward(layer, b, False) for b in batches]
+    wrong: list[int] = []
+
+    def run(index: int) -> None:
+        for _ in range(10):
+            for b, expected in zip(batches, serial):
+                if not np.array_equal(case.forward(layer, b, False), expected):
+                    wrong.append(index)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if wrong:
+        raise CheckFailed(
+            f"{len(wrong)} inference results of threads sharing the layer differ from the "
+            "serial ones: something on self (a buffer, a cached array) is shared between calls"
+        )
+
+
 # ------------------------------------------------------------------------ max_order
 def _pair_maxima(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A reference ``takes_maxima`` layer: maxima of adjacent pairs along the last axis, and
@@ -550,8 +615,19 @@ CHECKS: dict[str, Callable[[Case], None]] = {
     "modes": check_modes,
     "save_load": check_save_load,
     "replica": check_replica,
+    "reentrant": check_reentrant,
     "max_order": check_max_order,
 }
 
 #: Checks that are pointless once ``shapes`` fails (they would repeat its error).
-NEED_SHAPES = ("dtype", "batch", "gradient", "sgd", "modes", "save_load", "replica", "max_order")
+NEED_SHAPES = (
+    "dtype",
+    "batch",
+    "gradient",
+    "sgd",
+    "modes",
+    "save_load",
+    "replica",
+    "reentrant",
+    "max_order",
+)

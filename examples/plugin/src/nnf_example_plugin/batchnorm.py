@@ -40,6 +40,7 @@ class BatchNorm(nnf.Layer):
     key = "example.BatchNorm.v1"
     version = 1  # of the saved arrays; bump it and override migrate_state when they change
     # samples_independent stays False: training statistics span the whole batch
+    keeps = ("x_hat", "inv_std", "batch_stats")  # what forward keeps for backward (per thread)
 
     momentum: float = attrs.field(default=0.9, validator=_momentum)
     epsilon: float = attrs.field(default=1e-5, validator=_epsilon)

@@ -25,6 +25,7 @@ class Swish(nnf.Layer):
     key = "example.Swish.v1"
     # each sample on its own, no state: fit/predict may split batches over threads
     samples_independent = True
+    keeps = ("sigmoid",)  # kept by forward for backward besides input (per thread)
 
     beta: float = attrs.field(default=1.0, validator=_finite_number)
 

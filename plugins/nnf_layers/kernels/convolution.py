@@ -1,0 +1,263 @@
+"""Batched convolution (cross-correlation) with im2col and BLAS: what ``Convolutional`` runs.
+
+    y[n, d] = sum_c correlate2d(x[n, c], K[d, c])               (``reference.convolution``)
+    dK[d, c] = sum_n correlate2d(x[n, c], g[n, d])
+    dx[n, c] = sum_d convolve2d(g[n, d], K[d, c], "full")
+
+A batch is cut into blocks of ``SUB_BATCH`` samples, so each block's columns (``im2col``) are
+used while still in cache and work buffers do not grow with the batch. Layers with few input
+values per window (C*k*k <= ``BATCH_MAJOR_MAX``, e.g. a network's first layer) use the
+batch-major column layout (one small product per sample), the others the long layout (one
+product per block, and a blocked product for the kernel gradient; at stride 1 the input
+gradient is one product on the input's grid, ``_input_gradient_grid``): each measured
+fastest at the LeNet-5 and tutorial shapes (benchmarks/README.md, "Convolution kernels").
+Forward keeps the padded input, not the columns: backward rebuilds each block's columns,
+which costs less than reading a whole batch of them back from memory (a batch of one block,
+as in the tutorial's per-sample loop, reuses them).
+
+The block loops run as contiguous groups of blocks on the threads ``nnf.threads`` allows,
+each writing its own slice of the output or input gradient; kernel-gradient parts are summed
+in group order (reproducible). Work buffers come from the plan's ``Workspace``: one set per
+thread, so threads sharing a layer never share a buffer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from nnf import threads
+from nnf.workspace import Workspace
+
+from .im2col import Geometry, gram
+
+SUB_BATCH = 16  # most samples per im2col block: work buffers stay small
+# In training, a block's columns are written, then read by the product and rebuilt in
+# backward: kept within a core's L2 cache they are not fetched back from L3/memory, where the
+# other core's traffic competes. Batch-major layout only (LeNet-5's first layer: 5 samples a
+# block); the long layout's products lost more than they gained in short blocks, and
+# inference on two threads lost to the extra calls (benchmarks/README.md).
+BLOCK_BYTES = 512 * 1024
+BATCH_MAJOR_MAX = 32  # C*k*k up to which the batch-major layout is used
+# Bytes of input-gradient products made at a time (``_input_gradient_grid``): at LeNet-5's
+# conv2, 3 kernel offsets of a 16-sample block, which measured fastest (1 to 25 tried).
+GRID_BYTES = 256 * 1024
+
+
+class Saved:
+    """What forward keeps for backward: the input, padded when training (inference pads
+    block by block and leaves backward, if called, to pad it), and, when the batch was one
+    block, that block's columns (the tutorial's per-sample forward-then-backward reuses them)."""
+
+    __slots__ = ("batch", "cols", "padded")
+
+    def __init__(
+        self, batch: np.ndarray, padded: np.ndarray | None, cols: np.ndarray | None
+    ) -> None:
+        self.batch, self.padded, self.cols = batch, padded, cols
+
+
+class Convolution:
+    """The plan of one convolution's shapes: geometry, layout and per-thread work buffers."""
+
+    def __init__(self, geometry: Geometry, dtype: np.dtype) -> None:
+        self.geo = geometry
+        self.dtype = np.dtype(dtype)
+        self.batch_major = geometry.channels * geometry.k**2 <= BATCH_MAJOR_MAX
+        self.workspace = Workspace()
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        # New buffers are zero-filled: the flat layout relies on that (see
+        # ``_gradient_block``), and so does the padded input (its border is never written).
+        return self.workspace.array(name, shape, dtype)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self, batch: np.ndarray, kernels: np.ndarray, bias: np.ndarray, training: bool
+    ) -> tuple[np.ndarray, Saved]:
+        """``y`` (N, D, H', W') for ``batch`` (N, C, H, W), kernels (D, C, k, k) and a bias
+        broadcasting onto (D, H', W'); and what backward needs."""
+        geo = self.geo
+        n = batch.shape[0]
+        d = kernels.shape[0]
+        matrix = kernels.reshape(d, -1)
+        # Training pads the whole batch once, into a reused buffer (a fresh one costs page
+        # faults every batch), and keeps it for backward. Inference pads each block into a
+        # block-sized buffer, still in cache when its columns are taken: no thread keeps a
+        # batch of inputs after predict.
+        xp = None
+        if not geo.padded:
+            xp = np.ascontiguousarray(batch)
+        elif training:
+            xp = geo.pad(batch, out=self._buffer("padded", geo.padded_shape(n), batch.dtype))
+        y = np.empty((n, d, geo.out_h, geo.out_w), dtype=batch.dtype)
+        step = self.block_size(n, training)
+
+        def run(group: int, start: int, stop: int) -> np.ndarray | None:
+            cols = None
+            for a in range(start, stop, step):
+                b = min(a + step, stop)
+                if xp is not None:
+                    cols = self.block_columns(xp, a, b)
+                else:  # border zero: only the interior of the buffer is ever written
+                    shape = geo.padded_shape(max(SUB_BATCH, step))
+                    block = self._buffer("padded_block", shape, batch.dtype)[: b - a]
+                    cols = self.block_columns(geo.pad(batch[a:b], out=block), 0, b - a)
+                if self.batch_major:  # (B, C*k*k, L) -> (B, D, L), already sample-major
+                    shape = (max(SUB_BATCH, step), d, geo.length)
+                    out = self._buffer("out", shape, batch.dtype)[: b - a]
+                    np.matmul(matrix, cols, out=out)
+                    np.add(geo.positions_batched(out), bias, out=y[a:b])
+                else:  # (C*k*k, B*L) -> (D, B*L)
+                    size = d * max(SUB_BATCH, step) * geo.length
+                    work = self._buffer("out", (size,), batch.dtype)
+                    out = work[: d * cols.shape[1]].reshape(d, cols.shape[1])
+                    np.matmul(matrix, cols, out=out)
+                    np.add(geo.positions(out), bias, out=y[a:b])
+            return cols
+
+        last_cols = threads.map_groups(run, n, step)[-1]
+        return y, Saved(batch, xp, last_cols if n <= step else None)
+
+    def block_size(self, n: int, training: bool = True) -> int:
+        """Samples per im2col block for a batch of ``n`` (at least 1: an empty batch runs no
+        block)."""
+        if not (training and self.batch_major):  # see BLOCK_BYTES
+            return max(1, min(n, SUB_BATCH))
+        geo = self.geo
+        per_sample = geo.channels * geo.k**2 * geo.length * self.dtype.itemsize
+        largest = max(1, min(n, SUB_BATCH, BLOCK_BYTES // per_sample))
+        return -(-n // -(-n // largest)) if n else 1  # even blocks: 16 -> 4 x 4, not 5+5+5+1
+
+    def block_columns(self, xp: np.ndarray, a: int, b: int) -> np.ndarray:
+        """im2col of samples ``a:b`` of the padded batch ``xp`` into this thread's buffer:
+        (b-a, C*k*k, L) batch-major or (C*k*k, (b-a)*L) long (see ``im2col``).
+
+        The buffer holds SUB_BATCH samples (or the block, if larger), whatever the block size
+        of the call, so it is not reallocated between forward and backward.
+        """
+        geo = self.geo
+        rows = geo.channels * geo.k**2
+        step = max(SUB_BATCH, b - a)
+        if self.batch_major:
+            cols = self._buffer("cols", (step, rows, geo.length), xp.dtype)[: b - a]
+            return geo.im2col_batched(xp[a:b], cols)
+        work = self._buffer("cols", (rows * step * geo.length,), xp.dtype)
+        cols = work[: rows * (b - a) * geo.length].reshape(rows, -1)
+        windows = geo.window_view(xp[a:b]).reshape(b - a, geo.channels, geo.k, geo.k, -1)
+        np.copyto(cols.reshape(geo.channels, geo.k, geo.k, b - a, -1), np.moveaxis(windows, 0, 3))
+        return cols
+
+    # ----------------------------------------------------------------- backward
+    def gradients(
+        self, g: np.ndarray, saved: Saved, kernels: np.ndarray, with_input: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(dL/dkernels, dL/dx or None) for ``g`` = dL/dy (N, D, H', W') of the forward that
+        returned ``saved``.
+
+        One pass over blocks of up to ``SUB_BATCH`` samples, each giving its input gradient
+        in one product and col2im; its kernel gradient comes from columns rebuilt from the
+        kept padded input in the smaller blocks forward uses (cheaper than keeping a whole
+        batch of columns, which falls out of the cache).
+        """
+        geo = self.geo
+        d = kernels.shape[0]
+        transposed = kernels.reshape(d, -1).T  # (C*k*k, D)
+        xp = saved.padded if saved.padded is not None else geo.pad(saved.batch)
+        n, length = g.shape[0], geo.length
+        # Gradient blocks of up to SUB_BATCH samples (col2im's 25 passes cost per call), each
+        # taken in column blocks that stay in cache (as in forward) for the kernel gradient.
+        step = max(1, min(n, SUB_BATCH))
+        kept = saved.cols if n <= self.block_size(n) else None
+        dxp = np.zeros(geo.padded_shape(n), dtype=g.dtype) if with_input else None
+
+        def run(group: int, start: int, stop: int) -> np.ndarray | None:
+            total = None
+            for a in range(start, stop, step):
+                b = min(a + step, stop)
+                matrix = self._gradient_block(g, a, b, step)
+                col_step = self.block_size(b - a)  # even blocks within this one
+                for c in range(a, b, col_step):
+                    e = min(c + col_step, b)
+                    cols = kept if kept is not None else self.block_columns(xp, c, e)
+                    if self.batch_major:  # one (D, L) @ (L, C*k*k) product per sample, summed
+                        part = np.matmul(matrix[c - a : e - a], cols.transpose(0, 2, 1))
+                        part = part.sum(axis=0)
+                    else:  # cols @ g.T (transposed below): BLAS runs it 2x faster than g @ cols.T
+                        part = gram(cols, matrix[:, (c - a) * length : (e - a) * length])
+                    if total is None:
+                        total = part
+                    else:
+                        total += part
+                if dxp is not None and geo.flat and not self.batch_major:
+                    self._input_gradient_grid(g, kernels, a, b, step, dxp[a:b])
+                elif dxp is not None:  # one (C*k*k, D) @ (D, L) product per sample + col2im
+                    if self.batch_major:
+                        per_sample = matrix  # (B, D, L)
+                    else:
+                        per_sample = matrix.reshape(d, b - a, length).transpose(1, 0, 2)
+                    shape = (step, transposed.shape[0], length)
+                    d_cols = self._buffer("grad_cols", shape, g.dtype)[: b - a]
+                    np.matmul(transposed, per_sample, out=d_cols)
+                    geo.col2im_batched(d_cols, out=dxp[a:b])
+            return total
+
+        # summed in group order, so the result does not depend on which thread finished first
+        parts = threads.map_groups(run, n, step)
+        total = parts[0]
+        for other in parts[1:]:
+            if total is not None and other is not None:
+                total += other
+        if total is None:  # an empty batch
+            d_kernels = np.zeros_like(kernels)
+        else:
+            d_kernels = (total if self.batch_major else total.T).reshape(kernels.shape)
+        return d_kernels, None if dxp is None else geo.crop(dxp)
+
+    def _input_gradient_grid(
+        self, g: np.ndarray, kernels: np.ndarray, a: int, b: int, step: int, out: np.ndarray
+    ) -> None:
+        """dL/dx of samples ``a:b`` (stride 1, long layout) into ``out`` (B, C, H, W), padded.
+
+        dL/dy is laid out on the padded input's grid, (D, B*H*W), zero off the output
+        positions; its product with the kernels (rows (i, j, c)) gives whole-block
+        contiguous runs for ``col2im_grid``: k*k long additions instead of k*k strided ones
+        per sample row. The product is larger by the grid's spare columns; still, LeNet-5's
+        conv2 backward ran 1.06x faster with it while the other core was busy, and within
+        noise alone. It is taken a few kernel offsets at a time (``GRID_BYTES``), so each
+        part is added into dL/dx while still in cache: 10% faster hot, 20-40% with cold
+        caches, than one whole product (benchmarks/README.md). As in ``_gradient_block``,
+        only output positions are ever written into the zero-initialised grid buffers.
+        """
+        geo = self.geo
+        d, c, k = kernels.shape[0], geo.channels, geo.k
+        hw, nb = geo.height * geo.width, b - a
+        grid = self._buffer("grid" if nb == step else "grid_last", (d, nb * hw), g.dtype)
+        geo.on_grid(grid)[...] = g[a:b]
+        rows = kernels.transpose(2, 3, 1, 0).reshape(k * k * c, d)
+        per_offset = c * step * hw
+        chunk = max(1, min(k * k, GRID_BYTES // (per_offset * g.itemsize)))
+        work = self._buffer("grid_products", (chunk * per_offset,), g.dtype)
+        dx = self._buffer("grid_dx", (c * step * hw,), g.dtype)[: c * nb * hw]
+        for first in range(0, k * k, chunk):  # offset 0 first: it overwrites dx
+            last = min(first + chunk, k * k)
+            products = work[: (last - first) * c * nb * hw].reshape((last - first) * c, nb * hw)
+            np.matmul(rows[first * c : last * c], grid, out=products)
+            geo.col2im_grid(products, dx.reshape(c, nb * hw), first)
+        np.copyto(out, dx.reshape(c, nb, geo.height, geo.width).transpose(1, 0, 2, 3))
+
+    def _gradient_block(self, g: np.ndarray, a: int, b: int, step: int) -> np.ndarray:
+        """dL/dy of samples ``a:b`` laid out like their columns: (B, D, L) or (D, B*L).
+
+        Positions between output rows (flat layout) must stay zero: each buffer starts
+        zeroed and only output positions are written, always at the same places, so a
+        shorter last block gets a buffer of its own in the long layout.
+        """
+        geo = self.geo
+        d, nb = g.shape[1], b - a
+        if self.batch_major:
+            matrix = self._buffer("grad", (step, d, geo.length), g.dtype)[:nb]
+            geo.positions_batched(matrix)[...] = g[a:b]
+        else:
+            name = "grad" if nb == step else "grad_last"
+            matrix = self._buffer(name, (d, nb * geo.length), g.dtype)
+            geo.positions(matrix)[...] = g[a:b]
+        return matrix
