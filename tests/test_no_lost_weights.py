@@ -23,8 +23,12 @@ def test_tutorial_xor_wrapped_in_sequential_predicts_the_same_and_round_trips(tm
     expected = np.stack([nnf.predict(network, x) for x in X])
     assert np.abs(expected.ravel() - Y.ravel()).max() < 0.2  # it learned XOR
     weights = [p.copy() for layer in network for p in layer.params.values()]
-    model = nnf.Sequential(network)
-    np.testing.assert_array_equal(model.predict(X), expected)  # the tutorial's column data
+    # the layers were built for rows (2,): the model takes the tutorial's column data and
+    # answers in rows; given input_shape=(2, 1) it answers in the tutorial's columns
+    rows = nnf.Sequential(network)
+    np.testing.assert_array_equal(rows.predict(X), expected.reshape(4, 1))
+    model = nnf.Sequential(network, input_shape=(2, 1))
+    np.testing.assert_array_equal(model.predict(X), expected)
     for layer, p in zip([lay for lay in network if lay.params], weights[::2]):
         np.testing.assert_array_equal(layer.params["weights"], p)
     model.save(tmp_path / "xor.nnf")
