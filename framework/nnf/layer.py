@@ -207,6 +207,10 @@ class Layer:
     # or None: ``nnf.losses.default_loss`` reads it for ``fit`` and ``nnf train``.
     # "binary_crossentropy" applies to a single output only (several outputs then get mse).
     default_loss: ClassVar[str | None] = None
+    # Optional: the layer's output is softmax(input) over its class axis. As a model's last
+    # layer trained with categorical cross-entropy, fit then back-propagates (p - y) / N
+    # straight into its input and skips its backward (fewer operations, better rounding).
+    fuses_with_cross_entropy: ClassVar[bool] = False
 
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]

@@ -85,12 +85,13 @@ def _split(
 
 
 def _fused_softmax(model: Sequential, loss: Loss) -> bool:
-    """Cross-entropy after a Softmax layer: back-propagate (p - y)/N into the Softmax input."""
+    """Cross-entropy after a softmax layer (``Layer.fuses_with_cross_entropy``):
+    back-propagate (p - y)/N into the softmax's input."""
     last = model.layers[-1] if model.layers else None
     return (
         isinstance(loss, CategoricalCrossEntropy)
         and last is not None
-        and type(last).key.startswith("nnf.Softmax.")
+        and type(last).fuses_with_cross_entropy
     )
 
 

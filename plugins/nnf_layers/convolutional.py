@@ -131,6 +131,17 @@ class Convolutional(Layer):
         return self.params["kernels"]
 
     @property
+    def pads(self) -> tuple[int, int, int, int]:
+        """Zeros added (top, bottom, left, right) around each input image before the
+        cross-correlation: all 0 for ``valid``; for ``same`` split evenly, the odd one after."""
+        self.require_built()
+        _, h, w = self.in_shape or (0, 0, 0)
+        k, s = int(self.kernel_size or 0), self.stride
+        _, top, bottom = _im2col.output_size(h, k, s, self.padding)
+        _, left, right = _im2col.output_size(w, k, s, self.padding)
+        return top, bottom, left, right
+
+    @property
     def biases(self) -> np.ndarray:
         """The biases, (depth, H', W') or (depth,); edit them in place."""
         self.require_built()

@@ -30,13 +30,19 @@ class Softmax(Layer):
     default_loss = "categorical_crossentropy"
     samples_independent = True
     keeps = ()  # output
+    fuses_with_cross_entropy = True  # fit skips its backward: dL/dx = (p - y) / N (nnf.losses)
+
+    @property
+    def axis(self) -> int:
+        """The class axis of the built layer's batches: -2 for tutorial columns, else -1."""
+        self.require_built()
+        columns = len(self.in_shape or ()) >= 2 and (self.in_shape or ())[-1] == 1
+        return -2 if columns else -1
 
     def _class_axis(self, x: np.ndarray) -> int:
         if self.in_shape is not None:
-            columns = len(self.in_shape) >= 2 and self.in_shape[-1] == 1
-        else:
-            columns = x.ndim in (2, 3) and x.shape[-1] == 1
-        return -2 if columns else -1
+            return self.axis
+        return -2 if x.ndim in (2, 3) and x.shape[-1] == 1 else -1
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         x = as_float(x, self.dtype)

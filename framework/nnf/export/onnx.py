@@ -5,9 +5,9 @@ A converter takes ``(layer, graph, x)``, where ``x`` names the layer's input ten
 output tensor ``(N, *layer.out_shape)``. Converters are found, in this order, among
 
 1. script registrations: ``register_onnx_converter("acme.Gated.v1", fn)``;
-2. the ``nnf.onnx`` entry-point group: name = layer key, value = ``module:function``
-   (how a plugin distribution ships converters for its layers; ``nnf.*`` keys are nnf's own);
-3. nnf's own converters for its built-in ``nnf.*`` layers (``nnf.export.onnx_layers``).
+2. the ``nnf.onnx`` entry-point group: name = layer key, value = ``module:function``. This is
+   how every distribution ships converters for its layers, nnf's own built-ins included
+   (``nnf_layers.onnx``); only nnf may register the reserved ``nnf.*`` keys.
 
 The ``onnx`` package is imported only when exporting (``pip install 'nnf[onnx]'``).
 Models are written in float32 with opset 17 and a symbolic batch axis ``N``.
@@ -141,10 +141,13 @@ def _is_nnf(ep: Any) -> bool:
 
 
 def _entry_point_converter(key: str) -> Converter | None:
+    from ..registry import RESERVED_NAMESPACE
+
+    reserved = key.split(".", 1)[0] == RESERVED_NAMESPACE
     found = [
         ep
         for ep in metadata.entry_points(group=GROUP)
-        if ep.name == key and (not key.startswith("nnf.") or _is_nnf(ep))
+        if ep.name == key and (not reserved or _is_nnf(ep))
     ]
     if not found:
         return None
@@ -170,12 +173,7 @@ def find_converter(layer: Layer) -> Converter | None:
     key = type(layer).key
     if key in _SCRIPT_CONVERTERS:
         return _SCRIPT_CONVERTERS[key]
-    fn = _entry_point_converter(key)
-    if fn is not None:
-        return fn
-    from .onnx_layers import BUILTIN
-
-    return BUILTIN.get(key)
+    return _entry_point_converter(key)
 
 
 def _converters(model: Sequential) -> list[Converter]:
