@@ -29,6 +29,9 @@ def use_threads(monkeypatch: pytest.MonkeyPatch):
     one thread, as under the ``nnf`` command."""
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     monkeypatch.setattr(training, "MIN_PROCESS_SAMPLES", 0)  # even short fits use workers
+    # pytest's process has BLAS threads of its own, so fit would never fork here; these tests
+    # check the workers themselves (tests/test_embedding.py checks when nnf may fork)
+    monkeypatch.setattr(threads, "single_threaded", lambda: True)
 
     def use(n: int | None) -> None:
         monkeypatch.setattr(threads, "_threads", n)

@@ -1,9 +1,17 @@
-"""Set the thread count of the OpenBLAS libraries already loaded (NumPy's, SciPy's) at run time.
+"""Set the thread count of the BLAS libraries already loaded (NumPy's, SciPy's) at run time.
 
-The environment variables (``OPENBLAS_NUM_THREADS``) only work before NumPy is imported; this
-calls OpenBLAS's own ``*_set_num_threads`` through ctypes, as threadpoolctl does, without the
-dependency. It only looks at libraries the process has already loaded (``RTLD_NOLOAD``), never
-loads one, and does nothing where it finds none (other BLAS builds, other systems).
+The environment variables (``OPENBLAS_NUM_THREADS``) only work before NumPy is imported, so
+nnf limits BLAS to one thread for the duration of its own parallel sections and restores the
+previous counts after (``nnf.threads.parallel_section``). Two ways, best first:
+
+* threadpoolctl, when installed (``pip install 'nnf-framework[blas]'``): OpenBLAS, MKL, BLIS
+  and OpenMP-threaded BLAS builds on Linux, macOS and Windows, from the scikit-learn team;
+* otherwise nnf's own ctypes calls to OpenBLAS's ``*_set_num_threads`` on Linux (the BLAS of
+  the NumPy and SciPy wheels there), reading the loaded libraries from ``/proc/self/maps``.
+
+Both only look at libraries the process has already loaded, never load one. Where neither
+finds a BLAS it can set, ``limit_threads`` returns nothing and nnf splits no work over threads
+(BLAS keeps its own threads), which is safe everywhere.
 """
 
 from __future__ import annotations
@@ -59,9 +67,36 @@ def _find() -> list[tuple[Any, Any]]:
     return [functions for functions in _libraries.values() if functions is not None]
 
 
+_controller: Any = None  # threadpoolctl.ThreadpoolController, made once per process
+_controller_pid = 0
+
+
+def _threadpoolctl() -> Any:
+    """A cached threadpoolctl controller of the loaded BLAS libraries, or None without
+    threadpoolctl (or when it finds no BLAS). Scanning the libraries costs milliseconds, so it
+    is done once per process; a BLAS loaded later is found by the ctypes path only."""
+    global _controller, _controller_pid
+    if _controller_pid != os.getpid():
+        _controller_pid = os.getpid()
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = None
+        else:
+            blas = ThreadpoolController().select(user_api="blas")
+            _controller = blas if len(blas.lib_controllers) else None
+    return _controller
+
+
 def limit_threads(n: int) -> list[tuple[Any, int]]:
-    """Set every loaded OpenBLAS to ``n`` threads; returns what ``restore_threads`` needs
-    (empty when no OpenBLAS was found)."""
+    """Set every loaded BLAS to ``n`` threads; returns what ``restore_threads`` needs (empty
+    when no BLAS could be set)."""
+    controller = _threadpoolctl()
+    if controller is not None:
+        saved = [(lib, int(lib.num_threads)) for lib in controller.lib_controllers]
+        for lib, _ in saved:
+            lib.set_num_threads(n)
+        return saved
     saved = []
     for setter, getter in _find():
         saved.append((setter, int(getter())))
@@ -71,10 +106,14 @@ def limit_threads(n: int) -> list[tuple[Any, int]]:
 
 def restore_threads(saved: list[tuple[Any, int]]) -> None:
     """Undo ``limit_threads``."""
-    for setter, count in saved:
+    for target, count in saved:
+        setter = getattr(target, "set_num_threads", target)  # threadpoolctl's, or a ctypes one
         setter(count)
 
 
 def thread_counts() -> list[int]:
-    """The current thread count of each loaded OpenBLAS (for tests and reports)."""
+    """The current thread count of each loaded BLAS (for tests and reports)."""
+    controller = _threadpoolctl()
+    if controller is not None:
+        return [int(lib.num_threads) for lib in controller.lib_controllers]
     return [int(getter()) for _, getter in _find()]

@@ -211,7 +211,7 @@ class Sequential:
         self._check_samples(x)
         n = x.shape[0]
         out: np.ndarray | None = None
-        allocator.tune()
+        allocator.tune_if_opted_in()  # the process is the caller's
         order = execution_order(self.layers)
         with forgetting(order), data_parallel(order, min(n, batch_size)) as replicas:
             for start in range(0, n, batch_size):

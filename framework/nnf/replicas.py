@@ -92,16 +92,24 @@ _process_busy = False  # a data_parallel block of this process is using worker p
 
 def _claim_processes() -> bool:
     """Take the right to start workers unless ``NNF_PARALLEL=threads``, fork is unavailable,
-    or another block (a nested ``evaluate``, another thread's ``fit``) holds it."""
+    another block (a nested ``evaluate``, another thread's ``fit``) holds it, or the process
+    has other threads alive (``threads.single_threaded``)."""
     global _process_busy
     mode = os.environ.get("NNF_PARALLEL", "").strip().lower() or "processes"
     if mode not in ("processes", "threads"):
         raise ConfigError(f"NNF_PARALLEL must be 'processes' or 'threads', got {mode!r}")
+    if mode == "threads" or not fork_available():
+        return False
     with _process_lock:
-        if mode == "threads" or _process_busy or not fork_available():
+        if _process_busy:
             return False
         _process_busy = True
-        return True
+    # Forking a process with other threads alive (a host's, BLAS's own) may deadlock the
+    # child on a lock one of them held: then threads do the work instead.
+    if not threads.single_threaded():
+        _release_processes()
+        return False
+    return True
 
 
 def _release_processes() -> None:

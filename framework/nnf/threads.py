@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -117,20 +118,53 @@ def _reset() -> None:
 os.register_at_fork(after_in_child=_reset)
 
 
+_pool_lock = threading.Lock()  # creating, submitting to and stopping the pool
+
+
 def run_parts(fns: list[Callable[[], T]]) -> list[T]:
     """Call every function of ``fns``, the first on this thread and the others on the pool;
     results in the given order. Inside each call ``available()`` is 1 (no nested splits)."""
     global _pool
     if len(fns) == 1:
         return [_as_part(fns[0])]
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(thread_count() - 1, 1), thread_name_prefix="nnf")
-    futures = [_pool.submit(_as_part, fn) for fn in fns[1:]]
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(thread_count() - 1, 1), thread_name_prefix="nnf"
+            )
+        futures = [_pool.submit(_as_part, fn) for fn in fns[1:]]
     try:
         first = _as_part(fns[0])
     finally:
         wait(futures)  # even on an error: no part may still be writing after we return
     return [first, *(f.result() for f in futures)]
+
+
+def native_threads() -> int | None:
+    """This process's threads as the OS counts them (``/proc/self/task``: BLAS's and other
+    native threads included, not only Python's); None where the OS does not say."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def single_threaded() -> bool:
+    """Whether the calling thread is the only thread of the process, so that forking it is
+    safe; nnf's own idle pool is stopped first (it starts again when next needed). False
+    where the threads cannot be counted."""
+    global _pool
+    if threading.active_count() - len(_pool._threads if _pool is not None else ()) > 1:
+        return False  # another Python thread: no need to stop the pool to know
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
+    # A joined thread may linger in /proc for a moment after Python has seen it end.
+    deadline = time.monotonic() + 0.05
+    while (count := native_threads()) is not None and count > 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return count == 1
 
 
 def _as_part(fn: Callable[[], T]) -> T:

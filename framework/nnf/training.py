@@ -300,7 +300,7 @@ def _fit(
 
     check_monitors(callbacks, held_out is not None)  # before any callback writes a file
     running_name = "accuracy" if labels is not None else "mae"
-    allocator.tune()
+    allocator.tune_if_opted_in()  # the process is the caller's
     model.zero_grad()  # each step then leaves them zero for the next (see train_step)
     # A worker process costs ~15 ms to start: worth it from ~64 steps of LeNet-5 size on.
     long_run = n * int(epochs) >= MIN_PROCESS_SAMPLES
