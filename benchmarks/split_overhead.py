@@ -1,5 +1,5 @@
 """What splitting a LeNet-5 training batch costs: one half alone vs two halves on threads or
-in a worker process (the two ways ``nnf.replicas.data_parallel`` can run them).
+in a worker process (how the ``threads`` and ``processes`` backends of ``nnf.parallel`` run them).
 
     python benchmarks/split_overhead.py [--steps 300] [--batch 64]
 
@@ -23,10 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nnf_side
-from nnf import allocator, threads
 from nnf.losses import SoftmaxCrossEntropy
-from nnf.replicas import Replicas, min_part
-from nnf.workers import ProcessReplicas, fork_available
+from nnf.parallel import allocator, threads
+from nnf.parallel.host import min_part
+from nnf.parallel.replicas import Replicas
+from nnf.parallel.workers import ProcessReplicas, fork_available
 
 
 def median_ms(fn: Callable[[], object], steps: int) -> float:

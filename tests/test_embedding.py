@@ -11,8 +11,9 @@ import threading
 
 import numpy as np
 import pytest
-from nnf import Sequential, blas, threads, training
+from nnf import Sequential, parallel
 from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
+from nnf.parallel import blas, threads
 
 LINUX = sys.platform.startswith("linux")
 
@@ -61,7 +62,9 @@ def test_fit_and_predict_leave_the_allocator_thresholds_alone():
 
 
 def test_allocator_tuning_is_made_by_the_command_or_on_request():
-    code = "from nnf import allocator; print(allocator.tune_if_opted_in(), allocator.tune())"
+    code = (
+        "from nnf.parallel import allocator; print(allocator.tune_if_opted_in(), allocator.tune())"
+    )
     for setting, expected in [
         ("", ["False", "True"]),
         ("1", ["True", "True"]),
@@ -155,7 +158,7 @@ FORK_CHECK = textwrap.dedent(
     """
     import os, threading
     import numpy as np, nnf
-    from nnf import threads
+    from nnf.parallel import threads
     from nnf.layers import Dense, Softmax
     forks = []
     real_fork = os.fork
@@ -174,16 +177,49 @@ FORK_CHECK = textwrap.dedent(
 
 
 @pytest.mark.skipif(not LINUX or (os.cpu_count() or 1) < 2, reason="worker processes: Linux")
-def test_a_single_threaded_process_still_uses_worker_processes():
-    """The check is not "never fork": alone in its process (BLAS without threads of its own,
-    as under the ``nnf`` command), fit forks its workers, each from a single thread."""
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNF_NUM_THREADS": "2"}
+@pytest.mark.parametrize("blas_threads", ["1", ""])
+def test_a_single_threaded_process_still_uses_worker_processes(blas_threads):
+    """The check is not "never fork": a plain script's process, whose only other threads
+    are nnf's idle pool and OpenBLAS's idle ones (both ended first, as OpenBLAS itself does at
+    a fork), forks its workers from a single thread; so does the ``nnf`` command's."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": blas_threads, "NNF_NUM_THREADS": "2"}
     env.pop("NNF_PARALLEL", None)
     run = subprocess.run(
         [sys.executable, "-c", FORK_CHECK], env=env, capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[1]"
+
+
+NATIVE_THREAD = textwrap.dedent(
+    """
+    import ctypes, os
+    import numpy as np, nnf
+    from nnf.layers import Dense, Softmax
+    forks = []
+    os.fork = lambda: forks.append(1) or 1 / 0
+    libc = ctypes.CDLL(None)  # a thread Python knows nothing of, as a C library starts one
+    tid = ctypes.c_ulong()
+    sleep = ctypes.cast(libc.sleep, ctypes.c_void_p)
+    assert libc.pthread_create(ctypes.byref(tid), None, sleep, ctypes.c_void_p(60)) == 0
+    x = np.random.default_rng(0).standard_normal((8192, 40)).astype(np.float32)
+    model = nnf.Sequential([Dense(output_size=10), Softmax()], input_shape=(40,))
+    model.fit(x, np.arange(8192) % 10, epochs=1, batch_size=64, seed=0, verbose=0,
+              loss="categorical_crossentropy")
+    print(forks)
+    os._exit(0)  # the sleeping C thread would keep the process alive
+    """
+)
+
+
+@pytest.mark.skipif(not LINUX, reason="pthreads and /proc")
+def test_fit_never_forks_while_a_native_thread_is_alive():
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNF_NUM_THREADS": "2"}
+    run = subprocess.run(
+        [sys.executable, "-c", NATIVE_THREAD], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
 
 
 def test_the_native_thread_count_sees_non_python_threads():
@@ -202,4 +238,4 @@ def test_the_native_thread_count_sees_non_python_threads():
 
 
 def test_min_process_samples_is_what_the_fork_test_trains_on():
-    assert training.MIN_PROCESS_SAMPLES <= 8192  # the test above would otherwise prove nothing
+    assert parallel.MIN_PROCESS_SAMPLES <= 8192  # the test above would otherwise prove nothing

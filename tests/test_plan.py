@@ -1,4 +1,4 @@
-"""nnf.plan: a ReLU runs after the max pooling that follows it, with the same results."""
+"""nnf.parallel.plan: a ReLU runs after the max pooling that follows it, with the same results."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from model_gradcheck import central_difference
 from nnf import model as model_module
-from nnf import plan, threads, training
+from nnf import parallel, training
 from nnf.layers import (
     Convolutional,
     Dense,
@@ -22,6 +22,7 @@ from nnf.layers import (
     Sigmoid,
     Softmax,
 )
+from nnf.parallel import plan, threads
 
 
 def names(layers) -> list[str]:
@@ -177,8 +178,9 @@ def test_workers_train_a_model_ending_in_a_moved_relu(monkeypatch) -> None:
     """Worker processes size their output buffers from the model's output shape, which the
     moved ReLU (built for the pre-pooling shape) does not hold."""
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    monkeypatch.setattr(training, "MIN_PROCESS_SAMPLES", 0)
+    monkeypatch.setattr(parallel, "MIN_PROCESS_SAMPLES", 0)
     monkeypatch.setattr(threads, "_threads", 2)
+    monkeypatch.setattr(threads, "single_threaded", lambda: True)  # fork in pytest's process
     x, _ = images(64)
     model = lenet(end_with_pool=True)
     target = np.zeros((64, 6, 3, 3))

@@ -9,16 +9,19 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import attrs
 import numpy as np
 import pytest
-from nnf import Sequential, blas, threads, training, workers
+from nnf import Sequential, parallel
 from nnf.errors import ConfigError, TrainingError
 from nnf.layer import Layer
 from nnf.layers import Convolutional, Dense, Dropout, Flatten, MaxPool2D, ReLU, Softmax
-from nnf.replicas import MIN_PART, PARAMS_PER_SAMPLE, Replicas, data_parallel, min_part
-from nnf.workers import ProcessReplicas
+from nnf.parallel import blas, threads, workers
+from nnf.parallel.host import MIN_PART, PARAMS_PER_SAMPLE, min_part
+from nnf.parallel.replicas import Replicas
+from nnf.parallel.workers import ProcessReplicas
 
 CPUS = min(2, os.cpu_count() or 1)
 
@@ -28,7 +31,7 @@ def use_threads(monkeypatch: pytest.MonkeyPatch):
     """Set the thread count for one test (read from NNF_NUM_THREADS only once) with BLAS on
     one thread, as under the ``nnf`` command."""
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    monkeypatch.setattr(training, "MIN_PROCESS_SAMPLES", 0)  # even short fits use workers
+    monkeypatch.setattr(parallel, "MIN_PROCESS_SAMPLES", 0)  # even short fits use workers
     # pytest's process has BLAS threads of its own, so fit would never fork here; these tests
     # check the workers themselves (tests/test_embedding.py checks when nnf may fork)
     monkeypatch.setattr(threads, "single_threaded", lambda: True)
@@ -37,6 +40,15 @@ def use_threads(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setattr(threads, "_threads", n)
 
     return use
+
+
+@contextmanager
+def data_parallel(layers, batch_size: int, processes: bool = False):
+    """The split runtime a ``fit`` (``processes``) or a ``predict`` would get; None where
+    it would run single."""
+    samples = 10**9 if processes else 0
+    with parallel.runtime(layers, batch_size, training=processes, samples=samples) as runner:
+        yield None if runner.name == "single" else runner
 
 
 # ----------------------------------------------------------------- the thread rules
@@ -147,7 +159,7 @@ def test_split_is_contiguous_and_complete() -> None:
 
 
 def test_allocator_tuning_is_optional() -> None:
-    code = "from nnf import allocator; print(allocator.tune(), allocator.tune())"
+    code = "from nnf.parallel import allocator; print(allocator.tune(), allocator.tune())"
     env = {**os.environ, "NNF_MALLOC_TUNING": "0"}
     off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert off.stdout.split() == ["False", "False"], off.stderr

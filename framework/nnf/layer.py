@@ -195,7 +195,7 @@ class Layer:
     # ``state``: a batch may then be split over replicas (``replica``) run on several threads,
     # their parameter gradients summed. Off by default: batch statistics (BatchNorm) break it.
     samples_independent: ClassVar[bool] = False
-    # A pair that a model may run in either order with the same results (``nnf.plan``): a
+    # A pair that a model may run in either order with the same results (``nnf.parallel.plan``): a
     # ``commutes_with_max`` layer is element-wise and non-decreasing, f(max(a, b)) ==
     # max(f(a), f(b)) exactly, and its backward multiplies by an f' that is 0 wherever f is
     # flat (ReLU); a ``takes_maxima`` layer outputs maxima of fixed groups of its inputs and

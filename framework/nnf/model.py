@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import allocator
 from .errors import ConcurrentUseError, ConfigError, NotBuiltError, ShapeError
 from .layer import DTYPES, Layer, Shape, as_shape, backward_chain, deferred_build, forgetting
 from .losses import Loss, get_loss
-from .plan import execution_order
-from .replicas import data_parallel
+from .parallel import allocator, runtime
+from .parallel.plan import execution_order
 
 if TYPE_CHECKING:
     from .optimizers import Optimizer
@@ -169,8 +168,8 @@ class Sequential:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run a batch ``(N, *input_shape)`` through every layer; returns ``(N, *output_shape)``.
 
-        The layers run in ``nnf.plan.execution_order``: a ReLU directly before a MaxPool2D
-        runs after it (same results, less work).
+        The layers run in ``nnf.parallel.plan.execution_order``: a ReLU directly before a
+        MaxPool2D runs after it (same results, less work).
         """
         out = self._as_batch(x)
         for layer in execution_order(self.layers):
@@ -213,13 +212,9 @@ class Sequential:
         out: np.ndarray | None = None
         allocator.tune_if_opted_in()  # the process is the caller's
         order = execution_order(self.layers)
-        with forgetting(order), data_parallel(order, min(n, batch_size)) as replicas:
+        with forgetting(order), runtime(order, min(n, batch_size)) as runner:
             for start in range(0, n, batch_size):
-                xb = x[start : start + batch_size]
-                if replicas is not None:
-                    chunk = replicas.forward(self._as_batch(xb), training=False)
-                else:
-                    chunk = self.forward(xb, training=False)
+                chunk = runner.forward(self._as_batch(x[start : start + batch_size]), False)
                 if out is None:
                     out = np.empty((n, *chunk.shape[1:]), dtype=chunk.dtype)
                 out[start : start + len(chunk)] = chunk

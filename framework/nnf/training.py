@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import numpy as np
 
-from . import allocator
 from .errors import ConfigError, ShapeError, TrainingError
 from .losses import (
     CategoricalCrossEntropy,
@@ -25,13 +24,12 @@ from .losses import (
     value_and_softmax_gradient,
 )
 from .optimizers import Optimizer, get_optimizer
-from .plan import execution_order
-from .replicas import data_parallel
+from .parallel import allocator, runtime
+from .parallel.plan import execution_order
+from .parallel.single import Runtime
 
 if TYPE_CHECKING:
     from .model import Sequential
-    from .replicas import Replicas
-    from .workers import ProcessReplicas
 
 
 class Callback(Protocol):
@@ -62,9 +60,6 @@ class History:
 
     def __len__(self) -> int:
         return len(self.epochs)
-
-
-MIN_PROCESS_SAMPLES = 4096  # samples per fit call below which parts run on threads
 
 
 def _split(
@@ -101,19 +96,18 @@ def train_step(
     yb: np.ndarray,
     loss: Loss,
     optimizer: Optimizer,
-    replicas: Replicas | ProcessReplicas | None = None,
+    runner: Runtime | None = None,
 ) -> tuple[float, np.ndarray]:
     """One mini-batch: forward, loss, backward, update. Returns (loss, predictions).
 
     The model's gradients must be zero on entry (``fit`` zeroes them once, and every step
-    leaves them zero). With ``replicas`` the batch is split over threads or worker processes
-    for forward and backward; the loss and its gradient are still computed on the whole
-    batch, so any loss works unchanged.
+    leaves them zero). ``runner`` (``nnf.parallel``; default: one piece) runs forward and
+    backward, maybe split over threads or worker processes; the loss and its gradient are
+    computed on the whole batch, so any loss works unchanged.
     """
-    if replicas is not None:
-        pred = replicas.forward(model._as_batch(xb), training=True)
-    else:
-        pred = model.forward(xb, training=True)
+    if runner is None:
+        runner = Runtime(execution_order(model.layers))
+    pred = runner.forward(model._as_batch(xb), training=True)
     start = len(model.layers)
     if not _fused_softmax(model, loss):
         value, grad = loss(yb, pred), loss.gradient(yb, pred)
@@ -125,10 +119,7 @@ def train_step(
         grad = SoftmaxCrossEntropy.gradient_from_probs(yb, pred).reshape(pred.shape)
         start -= 1
     grad = grad.astype(pred.dtype, copy=False)
-    if replicas is not None:
-        replicas.backward(grad, start)
-    else:
-        model.backward_parameters(grad, start=start)
+    runner.backward(grad, start)
     optimizer.step(model.named_parameters())
     model.zero_grad()  # the optimizer used them as scratch; the next step needs them zero
     return value, pred
@@ -161,6 +152,7 @@ def fit(
     verbose: int = 1,
     metrics: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
+    parallel: str | None = None,
 ) -> History:
     """Train ``model`` on inputs ``x`` ``(N, *input_shape)`` and targets ``y``.
 
@@ -176,7 +168,9 @@ def fit(
     ``metrics``: names from ``nnf.metrics.METRICS`` reported for validation data (default:
     accuracy for classification, mae/rmse/r2 for regression). ``class_names``: the classes'
     names in index order, saved with the model. Returns the History of this call;
-    ``model.training_state["history"]`` keeps all epochs.
+    ``model.training_state["history"]`` keeps all epochs. ``parallel`` names the backend
+    that runs the steps (``nnf.parallel``: ``single``, ``threads``, ``processes``; default
+    ``NNF_PARALLEL``, else ``auto``).
     """
     from .inputs import prepare_inputs
     from .metrics import check_metrics
@@ -214,6 +208,7 @@ def fit(
             verbose,
             metrics,
             class_names,
+            parallel,
         )
 
 
@@ -234,6 +229,7 @@ def _fit(
     verbose: int,
     metrics: Any,
     class_names: Sequence[str] | None,
+    parallel: str | None,
 ) -> History:
     from .inputs import prepare_inputs
     from .labels import encode_targets, set_class_names
@@ -302,14 +298,19 @@ def _fit(
     running_name = "accuracy" if labels is not None else "mae"
     allocator.tune_if_opted_in()  # the process is the caller's
     model.zero_grad()  # each step then leaves them zero for the next (see train_step)
-    # A worker process costs ~15 ms to start: worth it from ~64 steps of LeNet-5 size on.
-    long_run = n * int(epochs) >= MIN_PROCESS_SAMPLES
-    layer_order = execution_order(model.layers)  # what train_step runs, replicas included
+    layer_order = execution_order(model.layers)  # what every backend runs
     logs: dict[str, float] = {}
     try:
         for hook in _hooks(callbacks, "on_train_begin"):
             hook(model, params)
-        with data_parallel(layer_order, min(batch_size, n), processes=long_run) as replicas:
+        with runtime(
+            layer_order,
+            min(batch_size, n),
+            training=True,
+            samples=n * int(epochs),
+            parallel=parallel,
+        ) as runner:
+            runner.broadcast_weights()
             for epoch in range(first, first + int(epochs)):
                 for hook in epoch_begin_hooks:
                     hook(epoch, model)
@@ -317,15 +318,14 @@ def _fit(
                 rng = np.random.default_rng([seed, epoch])
                 for i, layer in enumerate(model.layers):
                     layer.rng = np.random.default_rng([seed, epoch, 1, i])
-                if replicas is not None:
-                    replicas.reseed(seed, epoch)
+                runner.reseed(seed, epoch)
                 order = rng.permutation(n) if shuffle else np.arange(n)
                 snapshot = _snapshot(model)
                 total, measured = 0.0, 0.0
                 for b in range(0, n, batch_size):
                     idx = order[b : b + batch_size]
                     xb, yb = x_train[idx], y_train[idx]
-                    value, pred = train_step(model, xb, yb, loss_fn, opt, replicas)
+                    value, pred = train_step(model, xb, yb, loss_fn, opt, runner)
                     if not math.isfinite(value):
                         _restore(model, snapshot)
                         raise TrainingError(

@@ -153,9 +153,9 @@ def limit_blas_threads() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``nnf`` console script: nnf owns this process, so it sets BLAS
-    threads and the allocator (``nnf.allocator``) for it before anything else runs."""
+    threads and the allocator (``nnf.parallel.allocator``) for it before anything else runs."""
     limit_blas_threads()
-    from ..allocator import tune  # ctypes only: no NumPy yet
+    from ..parallel.allocator import tune  # ctypes only: no NumPy yet
 
     tune()
     cli.main(args=argv, prog_name="nnf")

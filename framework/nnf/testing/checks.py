@@ -26,7 +26,7 @@ reentrant  the layer declares ``keeps`` (contract 2); forward and backward, in b
            no attribute to the layer beyond it; threads running inference on one layer at
            once get exactly the serial outputs; ``backward_parameters`` gives ``backward``'s
            parameter gradients
-max_order  (layers with ``commutes_with_max`` or ``takes_maxima``, see ``nnf.plan``) the layer
+max_order  (layers with ``commutes_with_max`` or ``takes_maxima``, ``nnf.parallel.plan``) the layer
            gives the same output and gradients before and after a reference max-taking layer
            (maxima of pairs) or ReLU, on inputs full of ties, zeros and negatives
 

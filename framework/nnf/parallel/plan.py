@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .layer import Layer, Shape
+from ..layer import Layer, Shape
 
 
 def execution_order(layers: Sequence[Layer]) -> list[Layer]:

@@ -1,9 +1,10 @@
-"""Data parallelism in worker processes: ``nnf.replicas`` without the GIL (Linux, fork).
+"""Data parallelism in worker processes: ``replicas`` without the GIL (Linux, fork).
 
 Threads contend for the GIL at every NumPy call: two halves of a LeNet-5 batch took
 1.33-1.55x the time of one half alone on two threads, 1.08-1.30x with one half in a worker
 process (``benchmarks/split_overhead.py``; the rest is the two cores sharing caches). So where
-``fork`` is available, ``fit`` runs parts 1.. of each batch in forked workers:
+``fork`` is available and safe (no other thread alive: ``host.claim_processes``), ``fit``
+runs parts 1.. of each batch in forked workers:
 
 * the parent keeps its own arrays; before every forward it copies the layers' current
   ``params`` and ``state`` into shared memory, which the workers' layers use (so optimizer
@@ -33,10 +34,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..errors import TrainingError
+from ..layer import Layer, Shape, backward_chain
 from . import threads
-from .errors import TrainingError
-from .layer import Layer, Shape, backward_chain
 from .plan import output_shape
+from .single import Runtime
 
 T = TypeVar("T")
 
@@ -150,16 +152,16 @@ class _Worker:
 _DIED = "a worker process died; set NNF_PARALLEL=threads to train without worker processes"
 
 
-class ProcessReplicas:
-    """Parts 1.. of each batch in forked workers, part 0 on the model's own layers.
+class ProcessReplicas(Runtime):
+    """The ``processes`` backend: parts 1.. of each batch in forked workers, part 0 on the
+    model's own layers; ``close()`` ends the workers."""
 
-    Same interface as ``nnf.replicas.Replicas``; ``close()`` ends the workers.
-    """
+    name = "processes"
 
     def __init__(
         self, layers: Sequence[Layer], parts: int, max_batch: int, min_part: int = 1
     ) -> None:
-        self.layers = list(layers)
+        super().__init__(layers)
         self.min_part = min_part  # a batch smaller than two of these is not split
         self.bounds: list[tuple[int, int]] = []
         self.workers: list[_Worker] = []

@@ -2,7 +2,7 @@
 
 The environment variables (``OPENBLAS_NUM_THREADS``) only work before NumPy is imported, so
 nnf limits BLAS to one thread for the duration of its own parallel sections and restores the
-previous counts after (``nnf.threads.parallel_section``). Two ways, best first:
+previous counts after (``threads.parallel_section``). Two ways, best first:
 
 * threadpoolctl, when installed (``pip install 'nnf-framework[blas]'``): OpenBLAS, MKL, BLIS
   and OpenMP-threaded BLAS builds on Linux, macOS and Windows, from the scikit-learn team;
@@ -65,6 +65,28 @@ def _find() -> list[tuple[Any, Any]]:
                 _libraries[path] = (setter, getter)
                 break
     return [functions for functions in _libraries.values() if functions is not None]
+
+
+def park_threads() -> bool:
+    """End the idle worker threads of every loaded OpenBLAS; it starts them again by itself
+    at its next multi-threaded call. Returns whether there was an OpenBLAS to ask.
+
+    This is what OpenBLAS's own ``pthread_atfork`` handler does before every fork; nnf calls it
+    before counting the process's threads (``threads.single_threaded``), and only when no other
+    Python thread runs, so a plain script's process, whose only other threads are OpenBLAS's
+    idle ones, may fork its workers safely.
+    """
+    mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
+    found = False
+    for path in _loaded_paths():
+        try:
+            shutdown = ctypes.CDLL(path, mode=mode).blas_thread_shutdown_
+        except (OSError, AttributeError):
+            continue
+        shutdown.argtypes, shutdown.restype = [], ctypes.c_int
+        shutdown()
+        found = True
+    return found
 
 
 _controller: Any = None  # threadpoolctl.ThreadpoolController, made once per process

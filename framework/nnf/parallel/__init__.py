@@ -1,0 +1,86 @@
+"""How a model's batches run: in one piece, or split over the host's cores (threads or
+worker processes). The training loop and ``predict`` ask ``runtime(...)`` for a backend and
+call only its interface (``nnf.parallel.single.Runtime``): ``forward``, ``backward`` (the
+whole batch's parameter gradients end up in the model's layers), ``reseed``, ``shard``,
+``broadcast_weights``. Layers and ``Sequential`` never see which backend runs.
+
+Everything here that touches the process (threads, worker processes, BLAS thread counts,
+the allocator) is scoped to the call and undone after it, except the allocator tuning, which
+only the ``nnf`` command or an explicit opt-in makes (``allocator``).
+
+Backends (``fit(..., parallel=NAME)`` or ``NNF_PARALLEL=NAME``; default ``auto``):
+
+* ``single``: one piece, on the calling thread (layers may still split their own work);
+* ``threads``: each batch split over the pool of ``threads``;
+* ``processes``: parts after the first in worker processes where that is safe (a long enough
+  ``fit``, on Linux, with no other thread alive in the process), threads otherwise;
+* ``auto``: ``processes`` for ``fit``, ``threads`` for ``predict``/``evaluate``.
+
+A backend whose split does not pay (a small batch, a layer that is not
+``samples_independent``, one usable CPU, BLAS threads nnf cannot limit) runs single.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..layer import Layer
+    from .single import Runtime
+
+BACKENDS = ("auto", "single", "threads", "processes")
+
+# A worker process costs ~15 ms to start: worth it from ~64 steps of LeNet-5 size on.
+MIN_PROCESS_SAMPLES = 4096  # samples per fit call below which parts run on threads
+
+
+def backend_name(parallel: str | None = None) -> str:
+    """``parallel`` if given, else ``NNF_PARALLEL``, else ``auto``; checked."""
+    name = (parallel or os.environ.get("NNF_PARALLEL", "")).strip().lower() or "auto"
+    if name not in BACKENDS:
+        source = "parallel" if parallel else "NNF_PARALLEL"
+        raise ConfigError(f"{source} must be one of {', '.join(BACKENDS)}; got {name!r}")
+    return name
+
+
+@contextmanager
+def runtime(
+    layers: Sequence[Layer],
+    batch_size: int,
+    *,
+    training: bool = False,
+    samples: int = 0,
+    parallel: str | None = None,
+) -> Iterator[Runtime]:
+    """The runtime for batches of up to ``batch_size`` through ``layers`` (execution order),
+    closed on exit. ``samples``: how many samples a ``fit`` call trains on over all its epochs
+    (worker processes pay for their start only over long runs)."""
+    from .single import Runtime
+
+    name = backend_name(parallel)
+    if name == "single":
+        yield Runtime(layers)
+        return
+    from . import host, threads
+
+    parts = host.split_parts(layers, batch_size)
+    if parts < 2:
+        yield Runtime(layers)
+        return
+    processes = training and name in ("auto", "processes") and samples >= MIN_PROCESS_SAMPLES
+    with threads.parallel_section() as usable:
+        if usable < 2:
+            yield Runtime(layers)
+            return
+        backend = host.split_runtime(layers, min(parts, usable), batch_size, processes)
+        try:
+            yield backend
+        finally:
+            backend.close()
+            if backend.name == "processes":
+                host.release_processes()

@@ -1,0 +1,62 @@
+"""The interface every backend implements, and the single-process backend itself.
+
+A runtime runs a model's batches for the training loop and for ``predict``: ``forward`` a
+batch, ``backward`` its output gradient so that the model's own layers end up holding the
+whole batch's parameter gradients. Backends differ only in where the work happens:
+
+* ``Runtime`` (``single``): every batch in one piece on the calling thread;
+* ``Replicas`` (``threads``) and ``ProcessReplicas`` (``processes``): each batch split over
+  the host's cores, on twins of the layers (``nnf.parallel.host`` picks one);
+* over several machines (MPI ranks), each taking a shard of every batch, the gradients summed
+  across ranks in ``backward``: the hooks ``rank``/``ranks``, ``shard`` and
+  ``broadcast_weights`` are its, and do nothing here.
+
+The layers (in execution order, ``nnf.parallel.plan``) and the model know nothing of which
+backend runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..layer import Layer, backward_chain
+
+
+class Runtime:
+    """The ``single`` backend: batches run in one piece through ``layers``."""
+
+    name = "single"
+    rank = 0  # this process's index among the processes training together
+    ranks = 1  # how many there are
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        self.layers = list(layers)
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """The model's output ``(N, *out)`` for batch ``x`` ``(N, *in)``."""
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, output_gradient: np.ndarray, start: int) -> None:
+        """Back-propagate the last ``forward``'s output gradient from before layer ``start``
+        (execution order); the layers' ``grads`` then hold the whole batch's parameter
+        gradients (dL/dx of the first layer is not computed)."""
+        backward_chain(self.layers[:start], output_gradient)
+
+    def reseed(self, seed: int, epoch: int) -> None:
+        """Give every part of a split batch its own random stream for the epoch (dropout
+        masks); the model's own layers are seeded by the training loop."""
+
+    def shard(self, n: int) -> tuple[int, int]:
+        """The ``(start, stop)`` of a global batch of ``n`` samples that this process
+        computes: all of it on one machine."""
+        return 0, n
+
+    def broadcast_weights(self) -> None:
+        """Make every process start from the same weights (rank 0's): one process already does."""
+
+    def close(self) -> None:
+        """Release workers, threads and buffers (nothing to release here)."""
