@@ -16,6 +16,7 @@ result but for rounding and random draws.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -68,9 +69,7 @@ class Replicas(Runtime):
                 out = layer.forward(out, training=training)
             return out
 
-        outs = _run(
-            [lambda c=c, a=a, b=b: run(c, a, b) for c, (a, b) in zip(self.chains, self.bounds)]
-        )
+        outs = _run([partial(run, c, a, b) for c, (a, b) in zip(self.chains, self.bounds)])
         return np.concatenate(outs) if len(outs) > 1 else outs[0]
 
     def backward(self, output_gradient: np.ndarray, start: int) -> None:
@@ -80,7 +79,7 @@ class Replicas(Runtime):
         def run(chain: list[Layer], a: int, b: int) -> None:
             backward_chain(chain[:start], output_gradient[a:b])
 
-        _run([lambda c=c, a=a, b=b: run(c, a, b) for c, (a, b) in zip(self.chains, self.bounds)])
+        _run([partial(run, c, a, b) for c, (a, b) in zip(self.chains, self.bounds)])
         for i, layer in enumerate(self.chains[0]):
             for twin_chain in self.chains[1 : len(self.bounds)]:
                 twin = twin_chain[i]

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 from ..errors import ConfigError
@@ -199,4 +200,4 @@ def map_groups(fn: Callable[[int, int, int], T], n: int, step: int) -> list[T]:
     if parts == 1 or n <= step:  # the common case inside a split batch: no pool, no closures
         return [fn(0, 0, n)]
     bounds = split(n, parts, step)
-    return run_parts([lambda g=g, a=a, b=b: fn(g, a, b) for g, (a, b) in enumerate(bounds)])
+    return run_parts([partial(fn, g, a, b) for g, (a, b) in enumerate(bounds)])
