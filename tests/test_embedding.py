@@ -97,8 +97,24 @@ def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((n, 1, 12, 12)).astype(np.float32), rng.integers(0, 10, n)
 
 
-@pytest.mark.skipif(not blas.thread_counts(), reason="no BLAS whose threads nnf can set")
-def test_fit_and_predict_restore_the_blas_thread_counts(monkeypatch):
+@pytest.fixture(params=["threadpoolctl", "own"])
+def blas_path(request, monkeypatch):
+    """BLAS threads set through threadpoolctl (the ``blas`` extra), or nnf's own ctypes calls
+    to OpenBLAS (without the extra)."""
+    if request.param == "own":
+        monkeypatch.setattr(blas, "_controller_pid", os.getpid())
+        monkeypatch.setattr(blas, "_controller", None)
+    else:
+        pytest.importorskip("threadpoolctl")  # nnf-framework[blas]
+        monkeypatch.setattr(blas, "_controller_pid", 0)  # scan the libraries afresh
+        if blas._threadpoolctl() is None:
+            pytest.skip("threadpoolctl finds no BLAS here")
+    if not blas.thread_counts():
+        pytest.skip("no BLAS whose threads this path can set")
+    return request.param
+
+
+def test_fit_and_predict_restore_the_blas_thread_counts(monkeypatch, blas_path):
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "_threads", 2)

@@ -115,3 +115,10 @@ def test_the_single_backend_imports_nothing_of_the_others():
     assert out.returncode == 0, out.stderr
     loaded = eval(out.stdout)
     assert "nnf.parallel.workers" not in loaded and "nnf.parallel.replicas" not in loaded
+
+
+def test_layers_may_still_import_nnf_threads():
+    """``from nnf import threads`` (layers written before nnf.parallel) is the same module."""
+    from nnf import threads as old_name
+
+    assert old_name is threads
