@@ -42,6 +42,7 @@ _local = threading.local()  # .busy: this thread runs one part of a parallel com
 _sections = 0  # open parallel_section blocks (BLAS limited by nnf while > 0)
 _sections_lock = threading.Lock()
 _saved_blas: list[tuple[object, int]] = []
+_pool_lock = threading.Lock()  # creating, submitting to and stopping the pool
 
 
 def thread_count() -> int:
@@ -111,15 +112,13 @@ def parallel_section() -> Iterator[int]:
 def _reset() -> None:
     # A forked child inherits the pool object but not its threads (and maybe a lock another
     # thread held): start afresh there.
-    global _threads, _pool, _sections, _sections_lock
+    global _threads, _pool, _sections, _sections_lock, _pool_lock
     _threads, _pool, _sections, _sections_lock = None, None, 0, threading.Lock()
+    _pool_lock = threading.Lock()
     _saved_blas.clear()
 
 
 os.register_at_fork(after_in_child=_reset)
-
-
-_pool_lock = threading.Lock()  # creating, submitting to and stopping the pool
 
 
 def run_parts(fns: list[Callable[[], T]]) -> list[T]:
