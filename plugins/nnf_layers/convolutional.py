@@ -135,10 +135,7 @@ class Convolutional(Layer):
         """Zeros added (top, bottom, left, right) around each input image before the
         cross-correlation: all 0 for ``valid``; for ``same`` split evenly, the odd one after."""
         self.require_built()
-        _, h, w = self.in_shape or (0, 0, 0)
-        k, s = int(self.kernel_size or 0), self.stride
-        _, top, bottom = _im2col.output_size(h, k, s, self.padding)
-        _, left, right = _im2col.output_size(w, k, s, self.padding)
+        top, bottom, left, right = self._plan.geo.pads
         return top, bottom, left, right
 
     @property
