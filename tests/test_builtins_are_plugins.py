@@ -28,6 +28,7 @@ class ThirdPartySoftmax(BuiltinSoftmax):
 
     key = "acme.TestSoftmax.v1"
     fuses_with_cross_entropy = True
+    default_loss = "categorical_crossentropy"
 
     def _backward(self, output_gradient):
         BACKWARD_CALLS.append(type(self).key)
@@ -50,6 +51,15 @@ def test_a_third_party_softmax_declaring_the_attribute_gets_the_fused_gradient()
     builtin = _train(Softmax())
     for a, b in zip(ours.layers[0].params.values(), builtin.layers[0].params.values()):
         np.testing.assert_array_equal(a, b)  # the same training as the built-in, bit for bit
+
+
+def test_a_third_party_softmax_declaring_the_attribute_gets_the_default_loss():
+    x = np.random.default_rng(0).standard_normal((32, 6)).astype(np.float32)
+    model = nnf.Sequential([Dense(output_size=3), ThirdPartySoftmax()], input_shape=(6,))
+    model.fit(x, np.arange(32) % 3, epochs=1, batch_size=16, seed=0, verbose=0)  # no loss given
+    assert (
+        type(model.loss).__name__ == type(nnf.losses.get_loss("categorical_crossentropy")).__name__
+    )
 
 
 def test_without_the_attribute_the_layer_backward_runs():
@@ -94,10 +104,7 @@ def test_the_core_names_no_builtin_key():
         capture_output=True,
         text=True,
     ).stdout
-    # cli/data.py's default-loss rule is being replaced by issue 16's ``Layer.default_loss``
-    # (on its own branch); drop this exclusion when that lands.
-    lines = [line for line in out.splitlines() if "/cli/data.py:" not in line]
-    keys = re.findall(r'"nnf\.[A-Z]\w*\.', "\n".join(lines))  # a layer key: nnf.Name.
+    keys = re.findall(r'"nnf\.[A-Z]\w*\.', out)  # a layer key: nnf.Name.
     assert keys == [], out
 
 

@@ -85,7 +85,7 @@ def single(
 def lenet_like(dtype: str = "float32") -> nnf.Sequential:
     layers = [
         Convolutional(kernel_size=3, depth=4, padding="same", bias="channel", init="he"),
-        ReLU(),  # runs after the pooling in nnf (nnf.plan): same outputs
+        ReLU(),  # runs after the pooling in nnf (nnf.parallel.plan): same outputs
         MaxPool2D(),
         Convolutional(kernel_size=2, depth=3, stride=2, padding="same"),
         LeakyReLU(alpha=0.3),

@@ -87,7 +87,7 @@ class ReLU(_Elementwise):
     """y = max(x, 0); dx = g where x > 0, else 0."""
 
     key = "nnf.ReLU.v1"
-    commutes_with_max = True  # a model runs it after a MaxPool2D that follows it (nnf.plan)
+    commutes_with_max = True  # runs after a MaxPool2D that follows it (nnf.parallel.plan)
 
     def _apply(self, x: np.ndarray) -> np.ndarray:
         return relu(x)

@@ -30,7 +30,7 @@ class MaxPool2D(Layer):
 
     key = "nnf.MaxPool2D.v1"
     samples_independent = True
-    takes_maxima = True  # a ReLU before it may run after it, on 1/4 of the values (nnf.plan)
+    takes_maxima = True  # a ReLU before it may run after it, on 1/4 of the values (nnf.parallel)
     keeps = ("argmax",)  # and input
 
     pool_size: int = attrs.field(
