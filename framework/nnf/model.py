@@ -348,6 +348,7 @@ class Sequential:
         verbose: int = 1,
         metrics: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None,
+        parallel: str | None = None,
     ) -> History:
         """Train with mini-batches; returns this call's History.
 
@@ -363,7 +364,8 @@ class Sequential:
         ``nnf.callbacks``. ``verbose``: 0 silent, 1 progress bar (one line per epoch when not
         on a terminal), 2 one line per epoch. ``metrics``: validation metrics by name (see
         ``nnf.metrics``). ``class_names``: class names in index order, saved with the model.
-        Full rules: ``nnf.training.fit``, docs/api.md.
+        ``parallel``: how the steps run (``nnf.parallel``: "single", "threads", "processes";
+        default ``NNF_PARALLEL``, else "auto"). Full rules: ``nnf.training.fit``, docs/api.md.
         """
         from .training import fit
 
@@ -384,6 +386,7 @@ class Sequential:
             verbose=verbose,
             metrics=metrics,
             class_names=class_names,
+            parallel=parallel,
         )
 
     # ------------------------------------------------------------ description
