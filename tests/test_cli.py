@@ -462,6 +462,30 @@ def test_resume_continues_exactly(work: Path) -> None:
     assert [json.loads(r)["epoch"] for r in rows] == [1, 2, 3, 4]
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "options"),
+    [("rmsprop", "{momentum = 0.9, clipnorm = 0.5}"), ("adamw", "{clipvalue = 0.01}")],
+)
+def test_spec_optimizers_and_clipping_resume_bit_for_bit(
+    work: Path, monkeypatch: pytest.MonkeyPatch, optimizer: str, options: str
+) -> None:
+    monkeypatch.setenv("NNF_NUM_THREADS", "1")  # the same split on both sides: exact equality
+    spec = TINY_SPEC + f'optimizer = "{optimizer}"\noptimizer_options = {options}\n'
+    (work / "opt.toml").write_text(spec)
+    for out, epochs in (("full", "3"), ("half", "1")):
+        result = run("train", "opt.toml", "--data", "tiny.npz", "-o", out, "-q", "--epochs", epochs)
+        assert result.exit_code == 0, result.stderr
+    result = run("train", "half/last.nnf", "--resume", "-o", "rest", "--epochs", "2", "-q")
+    assert result.exit_code == 0, result.stderr
+    full, rest = nnf.load(work / "full" / "last.nnf"), nnf.load(work / "rest" / "last.nnf")
+    assert type(rest.optimizer).__name__.lower() == optimizer
+    assert rest.optimizer.get_config() == full.optimizer.get_config()
+    assert (rest.optimizer.clipnorm or rest.optimizer.clipvalue) is not None
+    for a, b in zip(full.layers, rest.layers, strict=True):
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
 def test_resume_of_a_finished_run_asks_for_epochs(trained: Path) -> None:
     result = run("train", "run/last.nnf", "--resume", "-o", "more")
     assert_one_line_error(result, 2, "already finished", "--epochs")

@@ -94,7 +94,15 @@ def test_loading_leaves_numpy_global_random_stream_alone():
 # ------------------------------------------------------------------------ exact resumption
 @pytest.mark.parametrize(
     ("optimizer", "dtype"),
-    [("adam", "float32"), ("sgd", "float64"), ("sgd", "float32"), ("adam", "float64")],
+    [
+        ("adam", "float32"),
+        ("sgd", "float64"),
+        ("sgd", "float32"),
+        ("adam", "float64"),
+        ("adamw", "float32"),
+        ("rmsprop", "float32"),
+        ("rmsprop", "float64"),
+    ],
 )
 def test_resumed_training_equals_uninterrupted(tmp_path: Path, optimizer: str, dtype: str):
     x, y = data(37)  # 37 samples: the last batch is partial
@@ -102,6 +110,10 @@ def test_resumed_training_equals_uninterrupted(tmp_path: Path, optimizer: str, d
     def make_optimizer():
         if optimizer == "sgd":
             return nnf.optimizers.SGD(learning_rate=0.05, momentum=0.9)
+        if optimizer == "adamw":  # clipping options are saved and restored too
+            return nnf.optimizers.AdamW(learning_rate=0.01, clipnorm=0.5)
+        if optimizer == "rmsprop":
+            return nnf.optimizers.RMSprop(0.01, momentum=0.5, centered=True, clipvalue=0.05)
         return nnf.optimizers.Adam(learning_rate=0.01)
 
     straight = small_model(dtype, seed=3)
@@ -114,6 +126,8 @@ def test_resumed_training_equals_uninterrupted(tmp_path: Path, optimizer: str, d
     resumed.fit(x, y, epochs=3, batch_size=8, verbose=0)
 
     assert resumed.training_state["epoch"] == straight.training_state["epoch"] == 5
+    assert type(resumed.optimizer) is type(straight.optimizer)
+    assert resumed.optimizer.get_config() == straight.optimizer.get_config()
     assert_bit_equal(all_arrays(straight), all_arrays(resumed))
     for slot, table in straight.optimizer.slots.items():
         assert_bit_equal(table, resumed.optimizer.slots[slot])

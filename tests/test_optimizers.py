@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from nnf.errors import ConfigError
-from nnf.optimizers import SGD, Adam, from_state_dict, get_optimizer
+from nnf.optimizers import SGD, Adam, AdamW, RMSprop, from_state_dict, get_optimizer
 
 RNG = np.random.default_rng(1)
 
@@ -70,7 +70,105 @@ def test_adam_matches_reference(wd):
     np.testing.assert_allclose(got, reference_adam(P0, GRADS, 0.01, wd=wd), rtol=1e-10)
 
 
-@pytest.mark.parametrize("make", [lambda: Adam(0.01), lambda: SGD(0.1, momentum=0.9)])
+def reference_rmsprop(p0, grads, lr, rho=0.9, eps=1e-7, momentum=0.0, centered=False, wd=0.0):
+    """Written from the formula (PyTorch's RMSprop with Keras's defaults), not from nnf's code."""
+    p, v, a, b = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), np.zeros_like(p0)
+    for g in grads:
+        g = g + wd * p
+        v = rho * v + (1 - rho) * g**2
+        a = rho * a + (1 - rho) * g
+        denominator = np.sqrt(v - a**2 if centered else v) + eps
+        b = momentum * b + g / denominator
+        p = p - lr * b
+    return p
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"momentum": 0.9},
+        {"centered": True},
+        {"momentum": 0.5, "centered": True, "weight_decay": 0.1, "rho": 0.8},
+    ],
+)
+def test_rmsprop_matches_reference(options):
+    got = run(RMSprop(learning_rate=0.01, **options), P0, GRADS)
+    np.testing.assert_allclose(
+        got,
+        reference_rmsprop(
+            P0, GRADS, 0.01, **{{"weight_decay": "wd"}.get(k, k): v for k, v in options.items()}
+        ),
+        rtol=1e-12,
+    )
+
+
+def test_adamw_is_adam_with_decoupled_decay_by_default():
+    assert AdamW().weight_decay == 0.01 and Adam().weight_decay == 0.0
+    got = run(AdamW(learning_rate=0.01), P0, GRADS)
+    np.testing.assert_allclose(got, reference_adam(P0, GRADS, 0.01, wd=0.01), rtol=1e-10)
+    # Decoupled: the decay does not pass through m and v, unlike L2 added to the gradient.
+    l2 = [g + 0.01 * P0 for g in GRADS[:1]]
+    assert not np.allclose(run(AdamW(0.01), P0, GRADS[:1]), run(Adam(0.01, 0.0), P0, l2))
+    assert get_optimizer("adamw").name == "adamw" and type(get_optimizer("adamw")) is AdamW
+
+
+def test_positional_arguments_are_learning_rate_then_weight_decay():
+    for cls in (SGD, Adam, AdamW, RMSprop):
+        opt = cls(0.5, 0.25)
+        assert (opt.learning_rate, opt.weight_decay) == (0.5, 0.25)
+
+
+def reference_clip(grads, clipnorm=None, clipvalue=None):
+    """Per step: scale all gradients to a global norm <= clipnorm, then clip each value."""
+    grads = [g.copy() for g in grads]
+    if clipnorm is not None:
+        norm = np.sqrt(sum(np.sum(g**2) for g in grads))
+        if norm > clipnorm:
+            grads = [g * clipnorm / norm for g in grads]
+    if clipvalue is not None:
+        grads = [np.clip(g, -clipvalue, clipvalue) for g in grads]
+    return grads
+
+
+@pytest.mark.parametrize(
+    "clip", [{"clipnorm": 1.5}, {"clipvalue": 0.3}, {"clipnorm": 2.0, "clipvalue": 0.5}]
+)
+@pytest.mark.parametrize("make", [SGD, Adam, AdamW, RMSprop])
+def test_clipping_equals_the_update_on_clipped_gradients(clip, make):
+    # Two parameters: the norm is taken over both together.
+    q0 = RNG.normal(size=5)
+    steps = [(g, RNG.normal(size=5) * 3) for g in GRADS]
+    clipped, plain = make(0.01, **clip), make(0.01)
+    p1, q1, p2, q2 = P0.copy(), q0.copy(), P0.copy(), q0.copy()
+    for g, h in steps:
+        clipped.step([("a.w", p1, g.copy()), ("b.w", q1, h.copy())])
+        cg, ch = reference_clip([g, h], **clip)
+        plain.step([("a.w", p2, cg), ("b.w", q2, ch)])
+    np.testing.assert_allclose(p1, p2, rtol=1e-12)
+    np.testing.assert_allclose(q1, q2, rtol=1e-12)
+    assert not np.allclose(p1, run(make(0.01), P0, GRADS))  # clipping changed something
+
+
+def test_clipnorm_keeps_the_direction_and_small_gradients_alone():
+    opt = SGD(1.0, clipnorm=1.0)
+    p, g = np.zeros(2), np.array([3.0, 4.0])
+    opt.step([("a.w", p, g)])
+    np.testing.assert_allclose(p, [-0.6, -0.8], rtol=1e-15)
+    p, g = np.zeros(2), np.array([0.3, 0.4])
+    opt.step([("a.w", p, g)])
+    np.testing.assert_array_equal(p, [-0.3, -0.4])
+
+
+ALL = [
+    lambda: Adam(0.01),
+    lambda: SGD(0.1, momentum=0.9),
+    lambda: AdamW(0.01, clipnorm=2.0),
+    lambda: RMSprop(0.01, momentum=0.9, centered=True, clipvalue=0.5),
+]
+
+
+@pytest.mark.parametrize("make", ALL)
 def test_state_dict_resumes_exactly(make):
     straight = run(make(), P0, GRADS)
     first = make()
@@ -82,7 +180,12 @@ def test_state_dict_resumes_exactly(make):
 
 
 def test_float32_parameters_stay_float32():
-    for opt in (Adam(), SGD(momentum=0.9)):
+    for opt in (
+        Adam(),
+        SGD(momentum=0.9),
+        AdamW(clipnorm=0.1),
+        RMSprop(momentum=0.9, centered=True),
+    ):
         p = np.ones(5, dtype=np.float32)
         opt.step([("a.w", p, np.ones(5, dtype=np.float32))])
         assert p.dtype == np.float32
@@ -97,5 +200,10 @@ def test_bad_options_are_config_errors():
     with pytest.raises(ConfigError, match="valid options"):
         get_optimizer("sgd", betas=1)
     with pytest.raises(ConfigError, match="unknown optimizer"):
-        get_optimizer("rmsprop")
+        get_optimizer("adagrad")
+    for bad in ({"clipnorm": 0}, {"clipvalue": -1.0}, {"clipnorm": float("nan")}):
+        with pytest.raises(ConfigError, match="must be a number > 0"):
+            get_optimizer("adam", **bad)
+    with pytest.raises(ConfigError, match="rho"):
+        RMSprop(rho=1.0)
     assert isinstance(get_optimizer("adam", learning_rate=0.1), Adam)

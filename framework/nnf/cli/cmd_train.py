@@ -63,7 +63,12 @@ split, when the data has one, is scored at the end and never used for model sele
     default=None,
     help="Learning rate.",
 )
-@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None, help="Optimizer.")
+@click.option(
+    "--optimizer",
+    type=click.Choice(["sgd", "adam", "adamw", "rmsprop"]),
+    default=None,
+    help="Optimizer.",
+)
 @click.option("--loss", default=None, help="Loss name, e.g. categorical_crossentropy or mse.")
 @click.option(
     "--seed",
