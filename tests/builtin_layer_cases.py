@@ -42,6 +42,49 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("nnf.Dropout.v1", {}, (6,)),
     ("nnf.Dropout.v1", {"rate": 0.2}, (2, 3, 3)),
     ("nnf.Dropout.v1", {"rate": 0.0}, (4,)),
+    ("nnf.BatchNorm.v1", {}, (5,)),
+    ("nnf.BatchNorm.v1", {"momentum": 0.5, "epsilon": 1e-3}, (3, 4, 4)),
+    ("nnf.AvgPool2D.v1", {}, (2, 4, 4)),
+    ("nnf.AvgPool2D.v1", {"pool_size": 3, "stride": 2}, (2, 7, 7)),
+    ("nnf.AvgPool2D.v1", {"pool_size": 2, "stride": 1}, (1, 4, 5)),
+    ("nnf.AvgPool2D.v1", {"pool_size": 3, "stride": 2, "padding": "same"}, (2, 7, 6)),
+    ("nnf.AvgPool2D.v1", {"pool_size": 2, "padding": "same"}, (1, 5, 5)),
+    ("nnf.GlobalAveragePooling2D.v1", {}, (3, 4, 5)),
+    # Residual without a projection (the shapes agree), with one (images and features), and
+    # a spec-style table next to a saved-style record of its inner layers.
+    (
+        "nnf.Residual.v1",
+        {"layers": [{"type": "Dense", "output_size": 5}, {"type": "Tanh"}]},
+        (5,),
+    ),
+    (
+        "nnf.Residual.v1",
+        {
+            "layers": [
+                {
+                    "type": "Convolutional",
+                    "kernel_size": 3,
+                    "depth": 3,
+                    "stride": 2,
+                    "padding": "same",
+                    "bias": "channel",
+                },
+                {"type": "Sigmoid"},  # before BatchNorm, which would cancel the bias's gradient
+                {"type": "BatchNorm"},
+            ]
+        },
+        (2, 5, 5),
+    ),
+    (
+        "nnf.Residual.v1",
+        {
+            "layers": [
+                {"key": "nnf.Dense.v1", "version": 1, "name": "fc", "config": {"output_size": 4}},
+            ],
+            "projection": True,
+        },
+        (4,),
+    ),
 ]
 
 

@@ -205,7 +205,28 @@ def builtin_models(dtype: str):
         input_shape=(2, 3),
         dtype=dtype,
     )
-    return {"conv": (conv, (20, 1, 8, 8), 4), "dense": (dense, (20, 2, 3), 2)}
+    from nnf.layers import AvgPool2D, BatchNorm, GlobalAveragePooling2D, Residual
+
+    block = [Convolutional(kernel_size=3, depth=4, padding="same"), BatchNorm(), ReLU()]
+    resnet = nnf.Sequential(
+        [
+            Convolutional(kernel_size=3, depth=2, padding="same", bias="channel"),
+            BatchNorm(momentum=0.8),
+            Residual(block),  # projection: 2 -> 4 channels
+            AvgPool2D(pool_size=3, stride=2, padding="same"),
+            Residual([Convolutional(kernel_size=3, depth=4, padding="same"), Dropout(0.2)]),
+            GlobalAveragePooling2D(),
+            Dense(output_size=4),
+            Softmax(),
+        ],
+        input_shape=(1, 8, 8),
+        dtype=dtype,
+    )
+    return {
+        "conv": (conv, (20, 1, 8, 8), 4),
+        "dense": (dense, (20, 2, 3), 2),
+        "resnet": (resnet, (20, 1, 8, 8), 4),
+    }
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

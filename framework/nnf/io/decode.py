@@ -260,13 +260,16 @@ def _plugins(value: Any, layers: tuple[LayerRecord, ...]) -> dict[str, Plugin]:
     if not isinstance(value, dict):
         raise ModelFormatError("writer.plugins must be a map")
     used = {rec.key for rec in layers}
-    if set(value) != used:
-        odd = sorted(set(value) ^ used)[:3]
+    if not used <= set(value):
+        odd = sorted(used - set(value))[:3]
         raise ModelFormatError(
-            f"writer.plugins must name exactly the layer keys of the model; differs at {odd}"
+            f"writer.plugins must name every layer key of the model; lacks {odd}"
         )
     out = {}
     for key, raw in value.items():
+        # Other keys are those of layers nested in a layer (a Residual's inner layers).
+        if not isinstance(key, str) or len(key) > 200 or not KEY_PATTERN.match(key):
+            raise ModelFormatError("writer.plugins keys must be registry keys like 'acme.Name.v1'")
         rec = _fields(raw, f"writer.plugins[{key!r}]", ("dist", "version"))
         dist = _str(rec["dist"], f"writer.plugins[{key!r}].dist", 200)
         version = rec["version"]

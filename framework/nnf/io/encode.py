@@ -121,6 +121,8 @@ def document(
         layers.append(record)
         tensors.update(arrays)
         plugins[record["key"]] = _provider(record["key"], layer, i)
+        for inner in nested_layers(layer):  # a block's inner layers come from plugins too
+            plugins[type(inner).key] = _provider(type(inner).key, inner, i)
     doc: dict[str, Any] = {
         "format": FORMAT_MARKER,
         "format_version": FORMAT_VERSION,
@@ -142,6 +144,15 @@ def document(
     if training:
         doc["training"] = training
     return doc
+
+
+def nested_layers(layer: Any, depth: int = 0) -> Iterator[Any]:
+    """Every layer held inside ``layer`` (``layer.sublayers()``, e.g. a Residual's), recursively."""
+    if depth > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{layer.label} nests layers deeper than {MAX_CONFIG_DEPTH} levels")
+    for inner in getattr(layer, "sublayers", lambda: [])():
+        yield inner
+        yield from nested_layers(inner, depth + 1)
 
 
 def _layer(layer: Any, index: int) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

@@ -55,7 +55,7 @@ class BudgetRNG(np.random.Generator):
 
 def layer_class(rec: LayerRecord, plugin: Plugin, index: int) -> type[Layer]:
     """The installed class for ``rec.key``; a missing plugin names its distribution."""
-    where = f"layer {index} {rec.name!r}"
+    where = f"layer {index} {rec.name!r}" if index >= 0 else "a layer nested in another"
     if REGISTRY.entry(rec.key) is None:
         if plugin.dist == SCRIPT_DIST:
             raise ModelFormatError(
@@ -139,6 +139,10 @@ def rebuild(mf: ModelFile) -> Any:
     from ..model import Sequential
 
     classes = [layer_class(rec, mf.plugins[rec.key], i) for i, rec in enumerate(mf.layers)]
+    nested = sorted(set(mf.plugins) - {rec.key for rec in mf.layers})
+    for key in nested:  # layers inside layers: a missing plugin is named before any config runs
+        inner = LayerRecord(name="", key=key, version=1, config={}, params=(), state=())
+        layer_class(inner, mf.plugins[key], -1)
     budget = sum(a.nbytes for a in mf.tensors.values()) * 2 + (1 << 20)
     layers = [
         _new_layer(cls, rec, i) for i, (cls, rec) in enumerate(zip(classes, mf.layers, strict=True))
