@@ -59,6 +59,7 @@ class AvgPool2D(Layer):
 
     key = "nnf.AvgPool2D.v1"
     samples_independent = True
+    keeps = ()  # and input
 
     pool_size: int = attrs.field(default=2, validator=positive_int())
     stride: int | None = attrs.field(default=None, validator=positive_int(optional=True))
@@ -117,26 +118,21 @@ class AvgPool2D(Layer):
         assert self.in_shape is not None
         if x.shape[1:] != self.in_shape:
             raise input_error(self, f"a batch (N, {fmt_shape(self.in_shape)[1:]}", x.shape)
+        self.input = x
         top, bottom, left, right = self.pads()
-        padded = (
-            np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-            if top + bottom + left + right
-            else x
-        )
-        windows = self._windows(padded)
+        if top + bottom + left + right:
+            x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+        windows = self._windows(x)
         out = windows[0].copy()
         for view in windows[1:]:
             out += view
         out /= self._counts().astype(out.dtype)
-        self._input_shape = x.shape
         return out
 
-    def _backward(self, output_gradient: Any) -> np.ndarray | None:
+    def _backward(self, output_gradient: Any) -> np.ndarray:
         assert self.out_shape is not None
-        n, c, h, w = self._input_shape
-        g = as_gradient(self, output_gradient, (n, *self.out_shape), self.dtype)
-        if not self.needs_input_gradient:
-            return None
+        n, c, h, w = self.input.shape
+        g = as_gradient(self, output_gradient, (n, *self.out_shape), self.input.dtype)
         share = g / self._counts().astype(g.dtype)
         top, bottom, left, right = self.pads()
         dx = np.zeros((n, c, h + top + bottom, w + left + right), dtype=g.dtype)
@@ -151,6 +147,7 @@ class GlobalAveragePooling2D(Layer):
 
     key = "nnf.GlobalAveragePooling2D.v1"
     samples_independent = True
+    keeps = ()  # and input
 
     def _build(self, input_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         c, _, _ = _image_shape(self, input_shape)
@@ -162,13 +159,11 @@ class GlobalAveragePooling2D(Layer):
         assert self.in_shape is not None
         if x.shape[1:] != self.in_shape:
             raise input_error(self, f"a batch (N, {fmt_shape(self.in_shape)[1:]}", x.shape)
-        self._input_shape = x.shape
+        self.input = x
         return x.mean(axis=(2, 3))
 
-    def _backward(self, output_gradient: Any) -> np.ndarray | None:
-        n, c, h, w = self._input_shape
-        g = as_gradient(self, output_gradient, (n, c), self.dtype)
-        if not self.needs_input_gradient:
-            return None
+    def _backward(self, output_gradient: Any) -> np.ndarray:
+        n, c, h, w = self.input.shape
+        g = as_gradient(self, output_gradient, (n, c), self.input.dtype)
         share = g / g.dtype.type(h * w)
         return np.broadcast_to(share[:, :, None, None], (n, c, h, w)).copy()

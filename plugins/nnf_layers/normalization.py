@@ -105,6 +105,7 @@ class BatchNorm(Layer):
 
     key = "nnf.BatchNorm.v1"
     # samples_independent stays False: training statistics span the whole batch
+    keeps = ("x_hat", "inv_std", "batch_stats")
 
     momentum: float = attrs.field(default=0.9, validator=_momentum)
     epsilon: float = attrs.field(default=1e-5, validator=_epsilon)
@@ -129,7 +130,7 @@ class BatchNorm(Layer):
         else:
             mean, var = self.state["running_mean"], self.state["running_var"]
         x_hat, inv_std = normalize(x, mean, var, self.epsilon)
-        self._x_hat, self._inv_std, self._batch_stats = x_hat, inv_std, training
+        self.x_hat, self.inv_std, self.batch_stats = x_hat, inv_std, training
         y = x_hat * _per_feature(self.params["gamma"], x.ndim)
         y += _per_feature(self.params["beta"], x.ndim)
         return y
@@ -152,9 +153,14 @@ class BatchNorm(Layer):
         return mean, var
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
-        x_hat = self._x_hat
+        g = self._backward_parameters(output_gradient)
+        return input_gradient(g, self.x_hat, self.inv_std, self.params["gamma"], self.batch_stats)
+
+    def _backward_parameters(self, output_gradient: Any) -> np.ndarray:
+        """dgamma and dbeta into ``grads``; returns the checked output gradient."""
+        x_hat = self.x_hat
         g = as_gradient(self, output_gradient, x_hat.shape, self.dtype)
         axes = _axes(g.ndim)
         self.grads["gamma"] += (g * x_hat).sum(axis=axes)
         self.grads["beta"] += g.sum(axis=axes)
-        return input_gradient(g, x_hat, self._inv_std, self.params["gamma"], self._batch_stats)
+        return g

@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 import numpy as np
 from nnf.errors import ConfigError, NNFError, ShapeError
-from nnf.layer import Layer, Shape
+from nnf.layer import Layer, Shape, backward_chain
 
 from ._common import as_gradient, fmt_shape, input_error
 
@@ -154,6 +154,7 @@ class Residual(Layer):
 
     key = "nnf.Residual.v1"
     # samples_independent stays False: the block runs whole batches (it may hold a BatchNorm)
+    keeps = ()  # the inner layers keep what they need, each per thread
 
     layers: list[Layer] = attrs.field(converter=_inner_layers)
     projection: bool | None = attrs.field(default=None, converter=_projection_option)
@@ -259,6 +260,11 @@ class Residual(Layer):
         for layer in self.sublayers():
             layer.zero_grad()
 
+    def forget(self) -> None:
+        super().forget()
+        for layer in self.sublayers():
+            layer.forget()
+
     # ----------------------------------------------------------- forward/backward
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         self.require_built()
@@ -272,7 +278,6 @@ class Residual(Layer):
         for layer in self.layers:
             h = layer.forward(h, training=training)
         skip = x if self._projection is None else self._projection.forward(x, training=training)
-        self._out_batch_shape = h.shape
         return h + skip
 
     def _share_rng(self) -> None:
@@ -282,20 +287,25 @@ class Residual(Layer):
                 layer.rng = np.random.default_rng(self.rng.integers(2**63))
             self._rng_shared = self.rng
 
-    def _backward(self, output_gradient: Any) -> np.ndarray | None:
-        g = as_gradient(self, output_gradient, self._out_batch_shape, self.dtype)
-        wanted = self.needs_input_gradient
-        self.layers[0].needs_input_gradient = wanted
-        grad: np.ndarray | None = g
+    def _gradient(self, output_gradient: Any) -> np.ndarray:
+        assert self.out_shape is not None
+        g = np.asarray(output_gradient)
+        return as_gradient(self, g, (len(g), *self.out_shape), self.dtype)
+
+    def _backward(self, output_gradient: Any) -> np.ndarray:
+        g = self._gradient(output_gradient)
+        grad = g
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
-        skip: np.ndarray | None = g
-        if self._projection is not None:
-            self._projection.needs_input_gradient = wanted
-            skip = self._projection.backward(g)
-        if not wanted or grad is None or skip is None:
-            return None
+        skip = g if self._projection is None else self._projection.backward(g)
         return grad + skip
+
+    def _backward_parameters(self, output_gradient: Any) -> None:
+        # Nobody wants dL/dx: neither path's first layer computes it.
+        g = self._gradient(output_gradient)
+        backward_chain(self.layers, g)
+        if self._projection is not None:
+            self._projection.backward_parameters(g)
 
 
 def _stride(size_in: Sequence[int], size_out: Sequence[int]) -> int | None:
