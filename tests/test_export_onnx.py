@@ -134,6 +134,38 @@ def test_example_specs_match_onnxruntime(spec):
     assert onnx_error(model) < TOLERANCE
 
 
+def test_trained_resnet_with_running_statistics_matches_onnxruntime():
+    """BatchNorm's running statistics (state, not params) and nested Residual blocks, one with
+    a projection, one holding another block, after real training steps."""
+    from nnf.layers import AvgPool2D, BatchNorm, GlobalAveragePooling2D, Residual
+
+    model = nnf.Sequential(
+        [
+            Convolutional(kernel_size=3, depth=4, padding="same", bias="channel"),
+            BatchNorm(),
+            ReLU(),
+            Residual(
+                [
+                    Convolutional(kernel_size=3, depth=6, stride=2, padding="same"),
+                    BatchNorm(momentum=0.5),
+                    Residual([ReLU(), AvgPool2D(pool_size=3, stride=1, padding="same")]),
+                ]
+            ),
+            GlobalAveragePooling2D(),
+            BatchNorm(),
+            Dense(output_size=3),
+            Softmax(),
+        ],
+        input_shape=(2, 9, 9),
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 2, 9, 9)) * 2 + 1
+    y = rng.integers(0, 3, 32)
+    model.fit(x, y, epochs=3, batch_size=8, seed=0, verbose=0, loss="categorical_crossentropy")
+    assert np.abs(model.layers[1].state["running_mean"]).max() > 0.05
+    assert onnx_error(model) < TOLERANCE
+
+
 def test_export_writes_a_file_onnx_loads(tmp_path):
     model = nnf.Sequential([Dense(output_size=2)], input_shape=(3,)).build(seed=0)
     path = tmp_path / "model.onnx"

@@ -93,7 +93,9 @@ def _spec_layer(index: int, item: Mapping[str, Any]) -> Layer:
         options={k: v for k, v in item.items() if k not in LAYER_KEYS},
         name=item.get("name"),
     )
-    return make_layer(spec, source="Residual")
+    layer = make_layer(spec, source="Residual")
+    layer.name = spec.name
+    return layer
 
 
 def _inner_layers(value: Any) -> list[Layer]:
