@@ -30,6 +30,17 @@ LENET_MACS = (
 )
 # Convention: forward = 2 FLOPs per multiply-add; training = 3x forward (forward, input
 # gradient, weight gradient). Activations, pooling and the loss are not counted.
+# examples/specs/resnet_cifar.toml: stem, stage 1 (two 16->16), stage 2 (16->32 stride 2,
+# 32->32, 1x1 projection), dense 32->10.
+RESNET_MACS = (
+    conv_macs(3, 16, 3, 32, 32)
+    + 2 * conv_macs(16, 16, 3, 32, 32)
+    + conv_macs(16, 32, 3, 16, 16)
+    + conv_macs(32, 32, 3, 16, 16)
+    + conv_macs(16, 32, 1, 16, 16)
+    + 32 * 10
+)
+RESNET_TRAIN_FLOPS = 3 * 2 * RESNET_MACS
 TUTORIAL_TRAIN_FLOPS = 3 * 2 * TUTORIAL_CNN_MACS
 LENET_TRAIN_FLOPS = 3 * 2 * LENET_MACS
 LENET_INFER_FLOPS = 2 * LENET_MACS
@@ -244,6 +255,34 @@ def _f_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
     return {"items": e * len(x), "loss": float(loss), "test_accuracy": acc}
 
 
+# ------------------------------------------------- (g) ResNet-style CIFAR network, training
+def _g_setup(side: str) -> Any:
+    _side_setup(side)
+    return data.cifar_shaped(2048, seed=SEED)
+
+
+def _g_prepare(side: str, d: Any, p: dict[str, Any]) -> Any:
+    x, y = d
+    n = min(p.get("limit", p["images"]), len(x))
+    if side.startswith("nnf"):
+        import nnf_side
+
+        return nnf_side.resnet(SEED), x[:n], y[:n]
+    return None, x[:n], y[:n]
+
+
+def _g_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
+    model, x, y = st
+    e, lr, bs = p["epochs"], p["lr"], p["batch_size"]
+    if side.startswith("nnf"):
+        import nnf_side
+
+        loss = nnf_side.fit_resnet(model, x, y, e, bs, lr, SEED)
+    else:
+        loss = _torch().train_resnet(x, y, e, bs, lr, SEED)
+    return {"items": e * len(x), "loss": float(loss)}
+
+
 _BOTH = ("nnf", "torch1", "torch2")
 
 JOBS: dict[str, Job] = {
@@ -296,6 +335,18 @@ JOBS: dict[str, Job] = {
             _d_setup,
             _d_prepare,
             _d_work,
+        ),
+        Job(
+            "resnet_train",
+            "(g) ResNet-style CIFAR network (2 residual stages, BatchNorm), batch 64",
+            "images",
+            ("nnf", "nnf1", "torch1", "torch2"),
+            RESNET_TRAIN_FLOPS,
+            {"images": 1024, "epochs": 1, "lr": 0.001, "batch_size": 64},
+            {"images": 256, "epochs": 1, "lr": 0.001, "batch_size": 64},
+            _g_setup,
+            _g_prepare,
+            _g_work,
         ),
         Job(
             "scale_batch",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import nnf
@@ -83,6 +84,41 @@ def lenet5(seed: int) -> nnf.Sequential:
         input_shape=(1, 28, 28),
     )
     return model.build(seed=seed)
+
+
+RESNET_SPEC = Path(__file__).resolve().parents[1] / "examples" / "specs" / "resnet_cifar.toml"
+
+
+def resnet(seed: int) -> nnf.Sequential:
+    """The ResNet-style CIFAR network of ``examples/specs/resnet_cifar.toml``, float32."""
+    from nnf.spec import build_model
+
+    return build_model(RESNET_SPEC, seed=seed)
+
+
+def fit_resnet(
+    model: nnf.Sequential,
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+) -> float:
+    """``fit`` as the spec's [training] table sets it: AdamW, weight decay 5e-4, clipnorm 5."""
+    from nnf.optimizers import AdamW
+
+    history = model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=AdamW(lr, weight_decay=5e-4, clipnorm=5.0),
+        loss="categorical_crossentropy",
+        seed=seed,
+        verbose=0,
+    )
+    return float(history["loss"][-1])
 
 
 def fit(

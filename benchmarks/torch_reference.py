@@ -59,6 +59,69 @@ def lenet5() -> nn.Module:
     )
 
 
+class Residual(nn.Module):
+    """y = f(x) + x, or + a 1x1 convolution of x (stride 2, with bias) when shapes differ."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.f = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+            nn.BatchNorm2d(c_out),
+        )
+        same = c_in == c_out and stride == 1
+        self.projection = None if same else nn.Conv2d(c_in, c_out, 1, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.f(x) + (x if self.projection is None else self.projection(x))
+
+
+def resnet_cifar() -> nn.Module:
+    """examples/specs/resnet_cifar.toml in torch: stem, two residual stages, global average."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        Residual(16, 16, 1),
+        nn.ReLU(),
+        Residual(16, 32, 2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+
+
+def train_resnet(
+    x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float, seed: int
+) -> float:
+    """The ResNet with cross-entropy on logits, AdamW (weight decay 5e-4) and gradients
+    clipped to global norm 5, as the spec trains it; returns the last epoch's mean loss."""
+    torch.manual_seed(seed)
+    model = resnet_cifar()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        total = 0.0
+        for b in range(0, len(x), batch_size):
+            idx = order[b : b + batch_size]
+            xb, yb = torch.from_numpy(x[idx]), torch.from_numpy(y[idx])
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            total += loss.item() * len(idx)
+        total /= len(x)
+    return total
+
+
 def train_per_sample(x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int) -> float:
     """The tutorial's loop in torch: one sample per SGD step, mean BCE. Returns the last loss."""
     torch.manual_seed(seed)

@@ -13,6 +13,7 @@ from nnf.errors import ConfigError, ModelFormatError, ShapeError
 from nnf.io.encode import pack_chunks
 from nnf.layers import BatchNorm, Convolutional, Dense, Dropout, ReLU, Residual, Tanh
 from nnf.registry import REGISTRY
+from nnf.spec import loads_spec
 
 
 def built(layer: Residual, shape: tuple[int, ...]) -> Residual:
@@ -165,7 +166,7 @@ def test_shapes_that_cannot_be_joined() -> None:
 
 
 def test_spec_with_nested_layers_infers_shapes() -> None:
-    spec = nnf.spec.loads_spec(
+    spec = loads_spec(
         """
         input_shape = [2, 8, 8]
         [[layers]]
@@ -183,7 +184,7 @@ def test_spec_with_nested_layers_infers_shapes() -> None:
     assert model.output_shape == (4,)
     assert model.layers[0].out_shape == (4, 4, 4)
     with pytest.raises(ConfigError, match=r"layer 0 \(Residual\).*kernal"):
-        nnf.spec.loads_spec(
+        loads_spec(
             'input_shape = [4]\n[[layers]]\ntype = "Residual"\n'
             'layers = [{ type = "Dense", kernal = 3 }]\n'
         ).build()
