@@ -70,6 +70,10 @@ def test_resnet_spec_trains_reloads_and_resumes_bit_for_bit(folder: Path) -> Non
     # Training moved the running statistics away from their start (zeros and ones).
     assert np.abs(full.layers[1].state["running_mean"]).max() > 0
 
+    # inspect names the inner layers by key (not their whole configs).
+    described = run(folder, "inspect", "full/last.nnf").stdout
+    assert "layers=[convolutional_0:nnf.Convolutional.v1, batchnorm_1:nnf.BatchNorm.v1" in described
+
     # A new process loads the file and predicts exactly what this one does.
     x = np.load(folder / "cifar.npz")["x_test"].astype(np.float32) / 255
     np.save(folder / "x.npy", x)

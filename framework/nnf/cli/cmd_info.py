@@ -74,6 +74,16 @@ def _kv(mapping: dict[str, Any] | None) -> str:
     return " ".join(f"{k}={v}" for k, v in (mapping or {}).items() if v is not None)
 
 
+def _nested_by_key(config: dict[str, Any]) -> dict[str, Any]:
+    """Inner layers (a Residual's ``layers``) shown by name and key, not their whole configs."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, list) and v and all(isinstance(i, dict) and "key" in i for i in v):
+            v = "[" + ", ".join(f"{i.get('name')}:{i.get('key')}" for i in v) + "]"
+        out[k] = v
+    return out
+
+
 def _shape(shape: Any) -> str:
     return "(" + ", ".join(map(str, shape or ())) + ")"
 
@@ -96,7 +106,8 @@ def _describe(path: str, d: dict[str, Any]) -> str:
     for layer in d.get("layers") or []:
         arrays = {**(layer.get("params") or {}), **(layer.get("state") or {})}
         shown = " ".join(f"{k}{_shape(v.get('shape'))}" for k, v in arrays.items()) or "-"
-        rows.append((layer.get("name"), layer.get("key"), shown, _kv(layer.get("config")) or "-"))
+        config = _nested_by_key(layer.get("config") or {})
+        rows.append((layer.get("name"), layer.get("key"), shown, _kv(config) or "-"))
     lines += [table(rows), ""]
     plugins = d.get("required_plugins") or []
     missing = [p["key"] for p in plugins if not p.get("installed")]
