@@ -153,10 +153,13 @@ class BatchNorm(Layer):
         return mean, var
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
-        g = self._backward_parameters(output_gradient)
+        g = self._parameter_gradients(output_gradient)
         return input_gradient(g, self.x_hat, self.inv_std, self.params["gamma"], self.batch_stats)
 
-    def _backward_parameters(self, output_gradient: Any) -> np.ndarray:
+    def _backward_parameters(self, output_gradient: Any) -> None:
+        self._parameter_gradients(output_gradient)
+
+    def _parameter_gradients(self, output_gradient: Any) -> np.ndarray:
         """dgamma and dbeta into ``grads``; returns the checked output gradient."""
         x_hat = self.x_hat
         g = as_gradient(self, output_gradient, x_hat.shape, self.dtype)
