@@ -398,6 +398,40 @@ def test_only_samples_independent_models_are_split(use_threads, cls, expected) -
     assert counter.seen == expected  # the model's own layer runs part 0 only when split
 
 
+@attrs.define(eq=False)
+class BatchThreadProbe(ThreadProbe):
+    """ThreadProbe that mixes samples (a BatchNorm's place): its model is never split."""
+
+    key = "test.BatchThreadProbe.v1"
+    samples_independent = False
+
+
+@pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_an_unsplit_model_runs_threads_inside_its_layers_with_blas_on_one(
+    monkeypatch, use_threads
+) -> None:
+    # No split (the batch must stay whole), but a convolution may still split its own blocks,
+    # with BLAS on one thread inside fit and given back after.
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    use_threads(2)
+    probe = BatchThreadProbe()
+    saved = blas.limit_threads(3)
+    try:
+        seen = []
+        probe.forward = lambda x, training=False: (seen.append(blas.thread_counts()), x)[1]
+        _fit_in_batches_of_64(probe)
+        assert seen == [[1] * len(saved)]
+        assert blas.thread_counts() == [3] * len(saved)
+        del probe.forward
+        probe.available = []
+        _fit_in_batches_of_64(probe)
+        assert probe.available == [2, 2]  # forward and backward of the one whole batch
+    finally:
+        blas.restore_threads(saved)
+
+
 def test_data_parallel_only_for_batches_worth_splitting(use_threads) -> None:
     use_threads(2)
     layers = _lenet().layers
