@@ -267,6 +267,19 @@ class Residual(Layer):
         for layer in self.sublayers():
             layer.forget()
 
+    @property  # type: ignore[override]
+    def rng(self) -> np.random.Generator | None:
+        return self.__dict__.get("_rng")
+
+    @rng.setter
+    def rng(self, value: np.random.Generator | None) -> None:
+        """The training loop seeds the block: each inner layer gets a stream drawn from it
+        (for a Dropout inside), set here, never in forward."""
+        self.__dict__["_rng"] = value
+        if value is not None:
+            for layer in self.sublayers():
+                layer.rng = np.random.default_rng(value.integers(2**63))
+
     # ----------------------------------------------------------- forward/backward
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         self.require_built()
@@ -274,20 +287,11 @@ class Residual(Layer):
         assert self.in_shape is not None
         if x.shape[1:] != self.in_shape:
             raise input_error(self, f"a batch (N, {fmt_shape(self.in_shape)[1:]}", x.shape)
-        if training:
-            self._share_rng()
         h = x
         for layer in self.layers:
             h = layer.forward(h, training=training)
         skip = x if self._projection is None else self._projection.forward(x, training=training)
         return h + skip
-
-    def _share_rng(self) -> None:
-        """Give each inner layer a random stream drawn from this block's (Dropout inside)."""
-        if self.rng is not None and self.rng is not getattr(self, "_rng_shared", None):
-            for layer in self.sublayers():
-                layer.rng = np.random.default_rng(self.rng.integers(2**63))
-            self._rng_shared = self.rng
 
     def _gradient(self, output_gradient: Any) -> np.ndarray:
         assert self.out_shape is not None
