@@ -61,9 +61,19 @@ class AvgPool2D(Layer):
     samples_independent = True
     keeps = ()  # and input
 
-    pool_size: int = attrs.field(default=2, validator=positive_int())
-    stride: int | None = attrs.field(default=None, validator=positive_int(optional=True))
-    padding: str = attrs.field(default="valid", validator=one_of(("valid", "same")))
+    pool_size: int = attrs.field(
+        default=2, validator=positive_int(), metadata={"doc": "p: windows are p x p"}
+    )
+    stride: int | None = attrs.field(
+        default=None,
+        validator=positive_int(optional=True),
+        metadata={"doc": "s, step between windows; null: s = pool_size"},
+    )
+    padding: str = attrs.field(
+        default="valid",
+        validator=one_of(("valid", "same")),
+        metadata={"doc": "same: ceil(H / s) outputs, padded positions left out of each mean"},
+    )
 
     @property
     def step(self) -> int:

@@ -107,8 +107,16 @@ class BatchNorm(Layer):
     # samples_independent stays False: training statistics span the whole batch
     keeps = ("x_hat", "inv_std", "batch_stats")
 
-    momentum: float = attrs.field(default=0.9, validator=_momentum)
-    epsilon: float = attrs.field(default=1e-5, validator=_epsilon)
+    momentum: float = attrs.field(
+        default=0.9,
+        validator=_momentum,
+        metadata={"doc": "weight of the old running statistics at each training step, in [0, 1)"},
+    )
+    epsilon: float = attrs.field(
+        default=1e-5,
+        validator=_epsilon,
+        metadata={"doc": "added to the variance before its square root, > 0"},
+    )
 
     def _build(self, input_shape: Shape, rng: np.random.Generator, dtype: np.dtype) -> Shape:
         features = input_shape[0]

@@ -158,8 +158,17 @@ class Residual(Layer):
     # samples_independent stays False: the block runs whole batches (it may hold a BatchNorm)
     keeps = ()  # the inner layers keep what they need, each per thread
 
-    layers: list[Layer] = attrs.field(converter=_inner_layers)
-    projection: bool | None = attrs.field(default=None, converter=_projection_option)
+    layers: list[Layer] = attrs.field(
+        converter=_inner_layers,
+        metadata={"doc": "the inner layers f, each {key, version, name, config}, in order"},
+    )
+    projection: bool | None = attrs.field(
+        default=None,
+        converter=_projection_option,
+        metadata={
+            "doc": "null: project x only when f changes its shape; true: always; false: never"
+        },
+    )
 
     _projection: Layer | None = attrs.field(default=None, init=False, repr=False)
 
