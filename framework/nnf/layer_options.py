@@ -24,6 +24,7 @@ FILE_TYPES = {
     "Shape": "array of ints",
     "tuple[int, ...]": "array of ints",
     "list[int]": "array of ints",
+    "list[Layer]": "array of layer records",
 }
 
 

@@ -268,7 +268,7 @@ def _plugins(value: Any, layers: tuple[LayerRecord, ...]) -> dict[str, Plugin]:
     out = {}
     for key, raw in value.items():
         # Other keys are those of layers nested in a layer (a Residual's inner layers).
-        if not isinstance(key, str) or len(key) > 200 or not KEY_PATTERN.match(key):
+        if not is_key(key):
             raise ModelFormatError("writer.plugins keys must be registry keys like 'acme.Name.v1'")
         rec = _fields(raw, f"writer.plugins[{key!r}]", ("dist", "version"))
         dist = _str(rec["dist"], f"writer.plugins[{key!r}].dist", 200)
