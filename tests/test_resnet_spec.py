@@ -53,6 +53,7 @@ def arrays(model: nnf.Sequential) -> dict[str, np.ndarray]:
     return out
 
 
+@pytest.mark.slow  # four `nnf` processes on 3x32x32 images: about 15 s
 def test_resnet_spec_trains_reloads_and_resumes_bit_for_bit(folder: Path) -> None:
     common = ("--data", "cifar.npz", "--batch-size", "16", "--val-split", "0", "-q")
     run(folder, "train", str(SPEC), *common, "--epochs", "2", "-o", "full")
