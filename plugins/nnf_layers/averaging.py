@@ -79,6 +79,7 @@ class AvgPool2D(Layer):
     def step(self) -> int:
         return self.stride if self.stride is not None else self.pool_size
 
+    @property
     def pads(self) -> tuple[int, int, int, int]:
         """Zeros added (top, bottom, left, right) to the built layer's input."""
         assert self.in_shape is not None
@@ -117,7 +118,7 @@ class AvgPool2D(Layer):
         """|W_ab|: how many real (not padded) inputs each window holds, (H', W')."""
         assert self.in_shape is not None
         _, h, w = self.in_shape
-        top, bottom, left, right = self.pads()
+        top, bottom, left, right = self.pads
         inside = np.zeros((1, 1, h + top + bottom, w + left + right), dtype=np.float64)
         inside[:, :, top : top + h, left : left + w] = 1
         return np.sum(self._windows(inside), axis=0)[0, 0]
@@ -129,7 +130,7 @@ class AvgPool2D(Layer):
         if x.shape[1:] != self.in_shape:
             raise input_error(self, f"a batch (N, {fmt_shape(self.in_shape)[1:]}", x.shape)
         self.input = x
-        top, bottom, left, right = self.pads()
+        top, bottom, left, right = self.pads
         if top + bottom + left + right:
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
         windows = self._windows(x)
@@ -144,7 +145,7 @@ class AvgPool2D(Layer):
         n, c, h, w = self.input.shape
         g = as_gradient(self, output_gradient, (n, *self.out_shape), self.input.dtype)
         share = g / self._counts().astype(g.dtype)
-        top, bottom, left, right = self.pads()
+        top, bottom, left, right = self.pads
         dx = np.zeros((n, c, h + top + bottom, w + left + right), dtype=g.dtype)
         for view in self._windows(dx):
             view += share  # overlapping windows (stride < pool) add up

@@ -8,7 +8,7 @@ from typing import Any
 
 def avg_pool(layer: Any, graph: Any, x: str) -> str:
     p, s = int(layer.pool_size), int(layer.step)
-    top, bottom, left, right = layer.pads()
+    top, bottom, left, right = layer.pads
     return graph.node(
         "AveragePool",
         [x],
