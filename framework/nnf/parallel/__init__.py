@@ -17,7 +17,9 @@ Backends (``fit(..., parallel=NAME)`` or ``NNF_PARALLEL=NAME``; default ``auto``
 * ``auto``: ``processes`` for ``fit``, ``threads`` for ``predict``/``evaluate``.
 
 A backend whose split does not pay (a small batch, a layer that is not
-``samples_independent``, one usable CPU, BLAS threads nnf cannot limit) runs single.
+``samples_independent``, one usable CPU, BLAS threads nnf cannot limit) runs single. A model
+that may not be split at all (a BatchNorm) runs single inside ``threads.parallel_section``:
+BLAS on one thread, so that its layers' own blocks (a convolution's) get the threads.
 """
 
 from __future__ import annotations
