@@ -9,7 +9,7 @@ import pytest
 from gradcheck import check_gradients
 from nnf.errors import ConfigError, ShapeError
 from nnf.layers import BatchNorm, Dense, Softmax
-from nnf.replicas import splittable
+from nnf.parallel.host import splittable
 
 SHAPES = [(6, 4), (3, 2, 4, 5)]
 
