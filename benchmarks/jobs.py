@@ -255,7 +255,7 @@ def _f_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
     return {"items": e * len(x), "loss": float(loss), "test_accuracy": acc}
 
 
-# ------------------------------------------------- (g) ResNet-style CIFAR network, training
+# ------------------------------------------------- (r) ResNet-style CIFAR network, training
 def _g_setup(side: str) -> Any:
     _side_setup(side)
     return data.cifar_shaped(2048, seed=SEED)
@@ -338,7 +338,7 @@ JOBS: dict[str, Job] = {
         ),
         Job(
             "resnet_train",
-            "(g) ResNet-style CIFAR network (2 residual stages, BatchNorm), batch 64",
+            "(r) ResNet-style CIFAR network (2 residual stages, BatchNorm), batch 64",
             "images",
             ("nnf", "nnf1", "torch1", "torch2"),
             RESNET_TRAIN_FLOPS,

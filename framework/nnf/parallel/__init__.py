@@ -75,7 +75,7 @@ def runtime(
         # The batch runs whole (e.g. a BatchNorm needs all of it), but its layers may still
         # split their own work over the threads (a convolution's sample blocks), with BLAS on
         # one thread as under the nnf command: the ResNet-style example trained 4-7x faster
-        # this way than on OpenBLAS's own threads, on the loaded 2-core machine (job (g)).
+        # this way than on OpenBLAS's own threads, on the loaded 2-core machine (benchmark job r).
         with threads.parallel_section():
             yield Runtime(layers)
         return
