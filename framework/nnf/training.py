@@ -24,7 +24,7 @@ from .losses import (
     value_and_softmax_gradient,
 )
 from .optimizers import Optimizer, get_optimizer
-from .parallel import allocator, runtime
+from .parallel import allocator, process_rank, runtime
 from .parallel.plan import execution_order
 from .parallel.single import Runtime
 
@@ -97,29 +97,43 @@ def train_step(
     loss: Loss,
     optimizer: Optimizer,
     runner: Runtime | None = None,
-) -> tuple[float, np.ndarray]:
+    batch_samples: int | None = None,
+) -> tuple[float, np.ndarray | None]:
     """One mini-batch: forward, loss, backward, update. Returns (loss, predictions).
 
     The model's gradients must be zero on entry (``fit`` zeroes them once, and every step
     leaves them zero). ``runner`` (``nnf.parallel``; default: one piece) runs forward and
     backward, maybe split over threads or worker processes; the loss and its gradient are
-    computed on the whole batch, so any loss works unchanged.
+    computed on the whole batch, so any loss works unchanged. Under MPI, ``xb`` is this
+    rank's shard of a global batch of ``batch_samples`` samples (default ``len(xb)``): its
+    loss gradient is scaled by its share, the runner sums the gradients over the ranks, and
+    the returned loss is the global batch's; the predictions are the shard's (None for an
+    empty shard).
     """
     if runner is None:
         runner = Runtime(execution_order(model.layers))
-    pred = runner.forward(model._as_batch(xb), training=True)
-    start = len(model.layers)
-    if not _fused_softmax(model, loss):
-        value, grad = loss(yb, pred), loss.gradient(yb, pred)
-    elif type(loss).__call__ is CategoricalCrossEntropy.__call__:  # one label check for both
-        value, grad = value_and_softmax_gradient(yb, pred)
-        start -= 1
-    else:  # a subclass with a value of its own
-        value = loss(yb, pred)
-        grad = SoftmaxCrossEntropy.gradient_from_probs(yb, pred).reshape(pred.shape)
-        start -= 1
-    grad = grad.astype(pred.dtype, copy=False)
-    runner.backward(grad, start)
+    k = len(xb)
+    whole = k if batch_samples is None else int(batch_samples)
+    value, pred = 0.0, None
+    if k:
+        pred = runner.forward(model._as_batch(xb), training=True)
+        start = len(model.layers)
+        if not _fused_softmax(model, loss):
+            value, grad = loss(yb, pred), loss.gradient(yb, pred)
+        elif type(loss).__call__ is CategoricalCrossEntropy.__call__:  # one label check for both
+            value, grad = value_and_softmax_gradient(yb, pred)
+            start -= 1
+        else:  # a subclass with a value of its own
+            value = loss(yb, pred)
+            grad = SoftmaxCrossEntropy.gradient_from_probs(yb, pred).reshape(pred.shape)
+            start -= 1
+        if whole != k:  # a shard: the ranks' summed gradients are the whole batch's mean
+            grad = grad * (k / whole)
+        grad = grad.astype(pred.dtype, copy=False)
+        runner.backward(grad, start)
+    summed = runner.sum_gradients(float(value) * k)  # one process: the gradients stay
+    if runner.ranks > 1:
+        value = summed / whole
     optimizer.step(model.named_parameters())
     model.zero_grad()  # the optimizer used them as scratch; the next step needs them zero
     return value, pred
@@ -169,8 +183,11 @@ def fit(
     accuracy for classification, mae/rmse/r2 for regression). ``class_names``: the classes'
     names in index order, saved with the model. Returns the History of this call;
     ``model.training_state["history"]`` keeps all epochs. ``parallel`` names the backend
-    that runs the steps (``nnf.parallel``: ``single``, ``threads``, ``processes``; default
-    ``NNF_PARALLEL``, else ``auto``).
+    that runs the steps (``nnf.parallel``: ``single``, ``threads``, ``processes``, ``mpi``;
+    default ``NNF_PARALLEL``, else ``auto``). Under ``mpi`` every rank calls ``fit`` with the
+    same data and settings; each takes a shard of every batch and of the validation data,
+    and callbacks with ``rank_zero_only`` set (progress, checkpoints, metrics files) run on
+    rank 0 alone.
     """
     from .inputs import prepare_inputs
     from .metrics import check_metrics
@@ -281,6 +298,8 @@ def _fit(
         from .callbacks import ProgressBar
 
         callbacks.append(ProgressBar(per_epoch=int(verbose) >= 2))  # last: after checkpoints
+    if process_rank(parallel) != 0:  # one writer and one printer per job: rank 0
+        callbacks = [cb for cb in callbacks if not getattr(cb, "rank_zero_only", False)]
     batch_hooks = _hooks(callbacks, "on_batch_end")
     epoch_begin_hooks = _hooks(callbacks, "on_epoch_begin")
     params = {
@@ -321,11 +340,13 @@ def _fit(
                 runner.reseed(seed, epoch)
                 order = rng.permutation(n) if shuffle else np.arange(n)
                 snapshot = _snapshot(model)
-                total, measured = 0.0, 0.0
+                total, measured, seen = 0.0, 0.0, 0
                 for b in range(0, n, batch_size):
-                    idx = order[b : b + batch_size]
+                    batch = order[b : b + batch_size]
+                    lo, hi = runner.shard(len(batch))  # this process's part (MPI rank)
+                    idx = batch[lo:hi]
                     xb, yb = x_train[idx], y_train[idx]
-                    value, pred = train_step(model, xb, yb, loss_fn, opt, runner)
+                    value, pred = train_step(model, xb, yb, loss_fn, opt, runner, len(batch))
                     if not math.isfinite(value):
                         _restore(model, snapshot)
                         raise TrainingError(
@@ -334,16 +355,20 @@ def _fit(
                             "the weights were reset to the end of the previous epoch. Lower the "
                             "learning rate or check the data for NaN/inf values"
                         )
-                    total += value * len(idx)
-                    measured += _running_metric(pred, yb, labels, idx) * len(idx)
+                    total += value * len(batch)
+                    if pred is not None:
+                        measured += _running_metric(pred, yb, labels, idx) * len(idx)
+                        seen += len(idx)
                     if batch_hooks:
                         done = min(b + batch_size, n)
-                        running = {"loss": total / done, running_name: measured / done}
+                        running = {"loss": total / done, running_name: measured / max(seen, 1)}
                         for hook in batch_hooks:
                             hook(b // batch_size, num_batches, running)
+                measured = float(runner.sum_values(np.array([measured]))[0])
                 logs = {"epoch": epoch + 1, "loss": total / n, running_name: measured / n}
+                runner.check_weights(epoch)
                 if held_out is not None and val_targets is not None:
-                    pred = model.predict(held_out[0], batch_size=256)
+                    pred = _predict_shared(model, held_out[0], runner)
                     logs["val_loss"] = float(loss_fn(val_targets.y, pred))
                     found = compute(val_targets, pred, metrics)
                     logs.update({f"val_{k}": v for k, v in found.items()})
@@ -366,6 +391,12 @@ def _fit(
     for hook in _hooks(callbacks, "on_train_end"):
         hook(model, logs)
     return history
+
+
+def _predict_shared(model: Sequential, x: np.ndarray, runner: Runtime) -> np.ndarray:
+    """``model.predict(x)``, each process predicting its shard and all gathering the rest."""
+    lo, hi = runner.shard(len(x))
+    return runner.gather_rows(model.predict(x[lo:hi], batch_size=256), len(x))
 
 
 def _running_metric(

@@ -14,6 +14,10 @@ run continues the count. The hooks, in order:
     on_train_end(model, logs)          after the last epoch (logs: the last epoch's)
     on_train_abort(model, error)       training ended by an exception (Ctrl-C, a NaN loss);
                                        the exception is raised again afterwards
+
+Under MPI (``fit(parallel="mpi")``) every rank runs the callbacks on the same logs, except
+those with a true ``rank_zero_only`` attribute (the progress bar, checkpoints, metrics
+files: whatever prints or writes), which run on rank 0 alone.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ class ModelCheckpoint(Callback):
     holds.
     """
 
+    rank_zero_only = True  # under MPI (fit(parallel="mpi")) only rank 0 writes
+
     def __init__(
         self,
         last: str | os.PathLike[str] | None = None,

@@ -27,6 +27,8 @@ class MetricsLogger(Callback):
     ``rows`` holds what was written.
     """
 
+    rank_zero_only = True  # under MPI (fit(parallel="mpi")) only rank 0 writes
+
     def __init__(
         self,
         path: str | os.PathLike[str],

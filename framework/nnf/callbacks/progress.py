@@ -47,6 +47,8 @@ class ProgressBar(Callback):
     ``epoch 3/10  loss 0.2311  acc 0.9312  (1.2s)``.
     """
 
+    rank_zero_only = True  # under MPI (fit(parallel="mpi")) only rank 0 prints
+
     def __init__(
         self,
         stream: TextIO | None = None,

@@ -115,6 +115,8 @@ class RemoveOnStart:
     """Removes files of an earlier run once training starts (never before: a run that fails
     while being set up leaves them as they were)."""
 
+    rank_zero_only = True  # under MPI (fit(parallel="mpi")) only rank 0 writes
+
     def __init__(self, paths: list[Path]) -> None:
         self.paths = paths
 
@@ -131,10 +133,12 @@ def fit_with_callbacks(
     callbacks: list[Any],
     optimizer: Optimizer | None,
     class_names: Any,
+    parallel: str | None = None,
 ) -> None:
     """Fit; Ctrl-C exits 130 and a NaN loss exits 1, both keeping the last model.
 
-    ``optimizer`` None continues with the model's saved optimizer (``--resume``).
+    ``optimizer`` None continues with the model's saved optimizer (``--resume``);
+    ``parallel``: the backend (``nnf.parallel``; None: NNF_PARALLEL, else auto).
     """
     from ..errors import TrainingError
 
@@ -156,6 +160,7 @@ def fit_with_callbacks(
             verbose=0,
             metrics=config.get("metrics"),
             class_names=class_names,
+            parallel=parallel,
         )
     except KeyboardInterrupt:
         raise CommandError(

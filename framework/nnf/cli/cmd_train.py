@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,12 +124,17 @@ def train(
     **flags: Any,
 ) -> None:
     from ..losses import default_loss
+    from ..parallel import mpi
     from . import data as fitdata
     from .checkpoints import earlier_best, fit_with_callbacks, make_optimizer, run_callbacks
     from .output import Console, check_writable, write_json_atomic
     from .train_config import model_and_config, parse_sets, resume_source, run_files
 
-    console = Console(quiet=quiet, json_mode=as_json)
+    # Under mpiexec/srun with several ranks: train over them; rank 0 alone prints and writes.
+    ranks, rank = mpi.launched_size(), mpi.launched_rank()
+    parallel = "mpi" if ranks > 1 and not os.environ.get("NNF_PARALLEL") else None
+    writer = rank == 0 or parallel is None
+    console = Console(quiet=quiet or not writer, json_mode=as_json and writer)
     if plot:
         from .plot import check_plot_path, require_matplotlib
 
@@ -144,7 +150,8 @@ def train(
     files = run_files(output, model.name)
     with_val = config["validation_split"] > 0
     outputs = files.outputs(with_val) + ([Path(plot)] if plot else [])
-    check_writable(outputs, force or in_place)
+    if writer:  # rank 0 checks; other ranks would see the files it has begun to write
+        check_writable(outputs, force or in_place)
 
     dataset = fitdata.load_dataset(
         config["data"],
@@ -174,8 +181,10 @@ def train(
     best = earlier_best(model, source, files, monitor, mode) if with_val else None
     lr0 = _initial_rate(config, optimizer)
     callbacks = run_callbacks(config, files, with_val, console, run, best, lr0, str(source))
-    files.config.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(files.config, _config_record(config, source, model, dataset, files, with_val))
+    if writer:
+        files.config.parent.mkdir(parents=True, exist_ok=True)
+        record = _config_record(config, source, model, dataset, files, with_val)
+        write_json_atomic(files.config, record)
     console.note(
         f"training {model.name} ({model.num_params:,} parameters) on {dataset.name}: "
         f"{len(x):,} samples, {config['epochs']} epochs, batch {config['batch_size']}, "
@@ -184,8 +193,12 @@ def train(
     )
     started = time.perf_counter()
     first = len(model.training_state.get("history", []))
-    fit_with_callbacks(model, x, targets.y, config, callbacks, optimizer, targets.class_names)
+    fit_with_callbacks(
+        model, x, targets.y, config, callbacks, optimizer, targets.class_names, parallel
+    )
     seconds = time.perf_counter() - started
+    if not writer:
+        return  # rank 0 scores, plots and reports
     rows = [dict(r) for r in callbacks[1].rows]
 
     test = None

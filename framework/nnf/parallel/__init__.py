@@ -14,7 +14,11 @@ Backends (``fit(..., parallel=NAME)`` or ``NNF_PARALLEL=NAME``; default ``auto``
 * ``threads``: each batch split over the pool of ``threads``;
 * ``processes``: parts after the first in worker processes where that is safe (a long enough
   ``fit``, on Linux, with no other thread alive in the process), threads otherwise;
-* ``auto``: ``processes`` for ``fit``, ``threads`` for ``predict``/``evaluate``.
+* ``auto``: ``processes`` for ``fit``, ``threads`` for ``predict``/``evaluate``;
+* ``mpi``: ``fit`` over the ranks of an MPI job (``nnf.parallel.mpi``; needs
+  ``pip install 'nnf-framework[mpi]'``), each rank running its shard of every batch in one
+  piece; ``predict``/``evaluate`` run as ``auto`` (``nnf train`` under ``mpiexec`` with more
+  than one rank chooses it by itself).
 
 A backend whose split does not pay (a small batch, a layer that is not
 ``samples_independent``, one usable CPU, BLAS threads nnf cannot limit) runs single. A model
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
     from ..layer import Layer
     from .single import Runtime
 
-BACKENDS = ("auto", "single", "threads", "processes")
+BACKENDS = ("auto", "single", "threads", "processes", "mpi")
 
 # A worker process costs ~15 ms to start: worth it from ~64 steps of LeNet-5 size on.
 MIN_PROCESS_SAMPLES = 4096  # samples per fit call below which parts run on threads
@@ -48,6 +52,15 @@ def backend_name(parallel: str | None = None) -> str:
         source = "parallel" if parallel else "NNF_PARALLEL"
         raise ConfigError(f"{source} must be one of {', '.join(BACKENDS)}; got {name!r}")
     return name
+
+
+def process_rank(parallel: str | None = None) -> int:
+    """This process's rank in the job that ``parallel`` trains on (0 unless it is ``mpi``)."""
+    if backend_name(parallel) != "mpi":
+        return 0
+    from .mpi import world
+
+    return int(world().Get_rank())
 
 
 @contextmanager
@@ -65,6 +78,13 @@ def runtime(
     from .single import Runtime
 
     name = backend_name(parallel)
+    if name == "mpi" and not training:
+        name = "auto"  # a rank predicting on its own data; fit shards its validation itself
+    if name == "mpi":
+        from .mpi import MPIRuntime
+
+        yield MPIRuntime(layers)
+        return
     if name == "single":
         yield Runtime(layers)
         return

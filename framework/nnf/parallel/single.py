@@ -7,9 +7,10 @@ whole batch's parameter gradients. Backends differ only in where the work happen
 * ``Runtime`` (``single``): every batch in one piece on the calling thread;
 * ``Replicas`` (``threads``) and ``ProcessReplicas`` (``processes``): each batch split over
   the host's cores, on twins of the layers (``nnf.parallel.host`` picks one);
-* over several machines (MPI ranks), each taking a shard of every batch, the gradients summed
-  across ranks in ``backward``: the hooks ``rank``/``ranks``, ``shard`` and
-  ``broadcast_weights`` are its, and do nothing here.
+* ``MPIRuntime`` (``mpi``, ``nnf.parallel.mpi``): over several processes or machines (MPI
+  ranks), each taking a shard of every batch, the gradients summed across ranks after
+  ``backward``: the hooks ``rank``/``ranks``, ``shard``, ``sum_gradients``, ``sum_values``,
+  ``gather_rows``, ``broadcast_weights`` and ``check_weights`` are its, and do nothing here.
 
 The layers (in execution order, ``nnf.parallel.plan``) and the model know nothing of which
 backend runs them.
@@ -55,8 +56,24 @@ class Runtime:
         computes: all of it on one machine."""
         return 0, n
 
+    def sum_gradients(self, loss_total: float) -> float:
+        """Sum the layers' gradients and a step's ``loss_total`` over all processes; returns
+        the summed loss (one process: ``loss_total``)."""
+        return loss_total
+
+    def sum_values(self, values: np.ndarray) -> np.ndarray:
+        """The element-wise sum of ``values`` over all processes."""
+        return values
+
+    def gather_rows(self, rows: np.ndarray, n: int) -> np.ndarray:
+        """The whole ``(n, *out)`` result from every process's ``shard(n)`` of it."""
+        return rows
+
     def broadcast_weights(self) -> None:
         """Make every process start from the same weights (rank 0's): one process already does."""
+
+    def check_weights(self, epoch: int) -> None:
+        """Raise TrainingError unless every process holds the same weights after ``epoch``."""
 
     def close(self) -> None:
         """Release workers, threads and buffers (nothing to release here)."""

@@ -1,0 +1,205 @@
+"""The MPI backend: data-parallel training over processes on one or several machines.
+
+Launched as ``mpiexec -n N nnf train ...`` (or a script calling ``fit(..., parallel="mpi")``),
+every rank runs the same training loop on the same data and seed. Each global batch is cut
+into N disjoint shards (``shard``: sizes differ by at most one sample); each rank runs its
+shard forward and backward with the loss gradient scaled by its share of the batch, and one
+buffer-based ``Allreduce`` per step sums the gradients (and the batch's loss) over the ranks
+in a single contiguous float buffer. Every rank then applies the same optimizer step to the
+same sums, so the weights stay equal everywhere; ``check_weights`` compares a checksum of
+them across ranks once per epoch. Initial weights come from rank 0 (``broadcast_weights``).
+
+``mpi4py`` is imported only when this backend runs (importing ``mpi4py.MPI`` initialises
+MPI, ~1 s): the helpers that read the launcher's environment (``launched_size``,
+``launched_rank``) import nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, TrainingError
+from ..layer import Layer
+from .single import Runtime
+
+INSTALL_HINT = "pip install 'nnf-framework[mpi]'"
+
+# What MPICH/Intel MPI (PMI), Open MPI, PMIx launchers and SLURM's srun put in each rank's
+# environment: the job's size and this process's rank, readable without initialising MPI.
+SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
+
+
+def _first_int(names: Sequence[str], default: int) -> int:
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return default
+
+
+def launched_size() -> int:
+    """How many ranks the MPI launcher started (1 outside ``mpiexec``/``srun``)."""
+    return _first_int(SIZE_VARIABLES, 1)
+
+
+def launched_rank() -> int:
+    """This process's rank as the launcher set it (0 outside ``mpiexec``/``srun``)."""
+    return _first_int(RANK_VARIABLES, 0)
+
+
+def world() -> Any:
+    """``MPI.COMM_WORLD``, importing mpi4py (and so initialising MPI) on first use."""
+    try:
+        from mpi4py import MPI
+    except ImportError as error:
+        raise ConfigError(
+            f"parallel='mpi' needs mpi4py and an MPI library ({error}); install them with "
+            f"{INSTALL_HINT}"
+        ) from None
+    return MPI.COMM_WORLD
+
+
+def active_world() -> Any | None:
+    """``MPI.COMM_WORLD`` if this process already initialised MPI with more than one rank,
+    else None (never imports mpi4py)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
+        return None
+    comm = mpi.COMM_WORLD
+    return comm if comm.Get_size() > 1 else None
+
+
+def shard_bounds(n: int, rank: int, ranks: int) -> tuple[int, int]:
+    """``(start, stop)`` of rank ``rank``'s shard of ``n`` samples cut into ``ranks``
+    contiguous shards whose sizes differ by at most one (the first ``n % ranks`` get one
+    more)."""
+    base, extra = divmod(n, ranks)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def _parameters(layers: Sequence[Layer]) -> list[tuple[Layer, str]]:
+    """Every (layer, parameter name), in a fixed order all ranks share."""
+    return [(layer, name) for layer in layers for name in sorted(layer.params)]
+
+
+class MPIRuntime(Runtime):
+    """The ``mpi`` backend: this rank's shard of every batch runs through ``layers`` (in one
+    piece); ``sum_gradients`` adds the gradients of all ranks."""
+
+    name = "mpi"
+
+    def __init__(self, layers: Sequence[Layer], comm: Any | None = None) -> None:
+        super().__init__(layers)
+        self.comm = comm if comm is not None else world()
+        self.rank = int(self.comm.Get_rank())
+        self.ranks = int(self.comm.Get_size())
+        self.entries = _parameters(self.layers)
+        dtypes = {layer.params[key].dtype for layer, key in self.entries}
+        if len(dtypes) > 1:
+            raise ConfigError(
+                f"parallel='mpi' sums every gradient in one buffer and needs a single dtype; "
+                f"the model mixes {sorted(str(d) for d in dtypes)}"
+            )
+        self.dtype = np.dtype(dtypes.pop() if dtypes else np.float64)
+        sizes = [layer.params[key].size for layer, key in self.entries]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(int)
+        # The fused buffer: every gradient, then the batch's summed loss (one Allreduce).
+        self.buffer = np.empty(int(self.offsets[-1]) + 1, dtype=self.dtype)
+        self.summed = np.empty_like(self.buffer)
+
+    def shard(self, n: int) -> tuple[int, int]:
+        return shard_bounds(n, self.rank, self.ranks)
+
+    def sum_gradients(self, loss_total: float) -> float:
+        """One ``Allreduce`` of every layer's gradients and ``loss_total``; the layers then
+        hold the sums, which are returned for the loss."""
+        buffer, offsets = self.buffer, self.offsets
+        for i, (layer, key) in enumerate(self.entries):
+            buffer[offsets[i] : offsets[i + 1]] = layer.grads[key].reshape(-1)
+        buffer[-1] = loss_total
+        self.comm.Allreduce(buffer, self.summed)
+        for i, (layer, key) in enumerate(self.entries):
+            grad = layer.grads[key]
+            grad[...] = self.summed[offsets[i] : offsets[i + 1]].reshape(grad.shape)
+        return float(self.summed[-1])
+
+    def sum_values(self, values: np.ndarray) -> np.ndarray:
+        """The element-wise sum of ``values`` (float64) over all ranks."""
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        out = np.empty_like(values)
+        self.comm.Allreduce(values, out)
+        return out
+
+    def gather_rows(self, rows: np.ndarray, n: int) -> np.ndarray:
+        """All ranks' shards (``shard(n)`` each) of an ``(n, *out)`` result, in order, on
+        every rank: one ``Allgatherv``."""
+        rows = np.ascontiguousarray(rows)
+        sample = int(np.prod(rows.shape[1:], dtype=np.int64))
+        counts = [
+            (b - a) * sample for a, b in (shard_bounds(n, r, self.ranks) for r in range(self.ranks))
+        ]
+        displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+        out = np.empty((n, *rows.shape[1:]), dtype=rows.dtype)
+        mpi_type = _mpi_type(rows.dtype)
+        self.comm.Allgatherv([rows, mpi_type], [out, (counts, displs), mpi_type])
+        return out
+
+    def broadcast_weights(self) -> None:
+        """Rank 0's weights to every rank, in one ``Bcast`` of a fused buffer."""
+        buffer, offsets = self.buffer[:-1], self.offsets
+        if self.rank == 0:
+            for i, (layer, key) in enumerate(self.entries):
+                buffer[offsets[i] : offsets[i + 1]] = layer.params[key].reshape(-1)
+        self.comm.Bcast(buffer, root=0)
+        for i, (layer, key) in enumerate(self.entries):
+            param = layer.params[key]
+            param[...] = buffer[offsets[i] : offsets[i + 1]].reshape(param.shape)
+
+    def check_weights(self, epoch: int) -> None:
+        """Raise TrainingError (on every rank) unless all ranks hold the same weights."""
+        crc = 0
+        for layer, key in self.entries:
+            crc = zlib.crc32(np.ascontiguousarray(layer.params[key]).data, crc)
+        sums = self.comm.allgather(crc)
+        if len(set(sums)) > 1:
+            odd = [r for r, s in enumerate(sums) if s != sums[0]]
+            raise TrainingError(
+                f"the weights of ranks {odd} differ from rank 0's after epoch {epoch + 1} "
+                "(their checksums disagree): the ranks ran different data, settings or code"
+            )
+
+    def reseed(self, seed: int, epoch: int) -> None:
+        """Ranks other than 0 draw their own dropout masks for their shard."""
+        if self.rank:
+            for i, layer in enumerate(self.layers):
+                layer.rng = np.random.default_rng([seed, epoch, 1, i, self.rank])
+
+
+def _mpi_type(dtype: np.dtype) -> Any:
+    from mpi4py import MPI
+
+    return MPI._typedict[np.dtype(dtype).char]
+
+
+def abort_job(code: int) -> None:
+    """End every rank of this MPI job with exit ``code`` (``MPI_Abort``) if the process is
+    one of several MPI ranks; return otherwise. Used by the ``nnf`` command after printing
+    its error: the other ranks would wait forever in their next sum."""
+    comm = active_world()
+    if comm is None:
+        return
+    sys.stderr.flush()
+    sys.stdout.flush()
+    if comm.Get_rank() != 0:
+        import time
+
+        time.sleep(1.0)  # rank 0 finishes its own error handling (the checkpoint) first
+    comm.Abort(code)

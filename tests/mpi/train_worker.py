@@ -1,0 +1,91 @@
+"""Launched by tests/test_mpi.py under ``mpiexec -n N`` (or alone): trains a small CNN and
+writes each rank's final weights to ``OUT/rank{R}.npz``.
+
+    python train_worker.py OUT PARALLEL BATCH [--fail-rank R] [--kill-rank R] [--val]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from pathlib import Path
+
+import nnf
+import numpy as np
+from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
+
+
+def lenet() -> nnf.Sequential:
+    layers = [
+        Convolutional(kernel_size=3, depth=4, padding="same", bias="channel"),
+        ReLU(),
+        MaxPool2D(2),
+        Convolutional(kernel_size=3, depth=6),
+        ReLU(),
+        Flatten(),
+        Dense(output_size=16),
+        ReLU(),
+        Dense(output_size=3),
+        Softmax(),
+    ]
+    return nnf.Sequential(layers, input_shape=(1, 10, 10), dtype="float64")
+
+
+class Fail:
+    """Raises (or SIGKILLs this process) on one rank in the second batch of epoch 1."""
+
+    def __init__(self, rank: int, kill: bool) -> None:
+        self.rank, self.kill = rank, kill
+
+    def on_batch_end(self, batch: int, num_batches: int, logs: dict[str, float]) -> None:
+        if batch == 1 and os.environ.get("PMI_RANK", "0") == str(self.rank):
+            if self.kill:
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError(f"deliberate failure on rank {self.rank}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("parallel")
+    ap.add_argument("batch", type=int)
+    ap.add_argument("--fail-rank", type=int, default=-1)
+    ap.add_argument("--kill-rank", type=int, default=-1)
+    ap.add_argument("--val", action="store_true")
+    ap.add_argument("--samples", type=int, default=100)
+    args = ap.parse_args()
+    rng = np.random.default_rng(3)
+    x, y = rng.random((args.samples, 1, 10, 10)), rng.integers(0, 3, args.samples)
+    model = lenet()
+    callbacks = []
+    if args.fail_rank >= 0 or args.kill_rank >= 0:
+        callbacks.append(Fail(max(args.fail_rank, args.kill_rank), args.kill_rank >= 0))
+    history = model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=args.batch,
+        optimizer="sgd",
+        learning_rate=0.1,
+        seed=7,
+        verbose=0,
+        parallel=args.parallel,
+        callbacks=callbacks,
+        validation_split=0.2 if args.val else 0.0,
+    )
+    rank = int(os.environ.get("PMI_RANK", "0"))
+    weights = {
+        f"{i}.{k}": v for i, layer in enumerate(model.layers) for k, v in layer.params.items()
+    }
+    logs = history.epochs[-1]
+    np.savez(
+        Path(args.out) / f"rank{rank}.npz",
+        loss=logs["loss"],
+        val=logs.get("val_loss", 0.0),
+        **weights,
+    )
+
+
+if __name__ == "__main__":
+    main()
