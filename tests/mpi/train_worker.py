@@ -1,7 +1,7 @@
 """Launched by tests/test_mpi.py under ``mpiexec -n N`` (or alone): trains a small CNN and
 writes each rank's final weights to ``OUT/rank{R}.npz``.
 
-    python train_worker.py OUT PARALLEL BATCH [--fail-rank R] [--kill-rank R] [--val]
+    python train_worker.py OUT PARALLEL [--batch B] [--fail-rank R] [--kill-rank R] [--val]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("parallel")
-    ap.add_argument("batch", type=int)
+    ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--fail-rank", type=int, default=-1)
     ap.add_argument("--kill-rank", type=int, default=-1)
     ap.add_argument("--val", action="store_true")

@@ -192,8 +192,14 @@ def _mpi_type(dtype: np.dtype) -> Any:
 def abort_job(code: int) -> None:
     """End every rank of this MPI job with exit ``code`` (``MPI_Abort``) if the process is
     one of several MPI ranks; return otherwise. Used by the ``nnf`` command after printing
-    its error: the other ranks would wait forever in their next sum."""
+    its error: the other ranks would wait forever in their next sum (or for this rank to
+    join: a rank that failed before training started initialises MPI here to end the job)."""
     comm = active_world()
+    if comm is None and launched_size() > 1 and os.environ.get("NNF_PARALLEL", "mpi") == "mpi":
+        try:
+            comm = world()
+        except ConfigError:
+            return  # no mpi4py: the other ranks fail the same way
     if comm is None:
         return
     sys.stderr.flush()

@@ -1,0 +1,360 @@
+"""The MPI backend (``nnf.parallel.mpi``): short trainings launched with ``mpiexec -n 2`` and
+``-n 3`` (more ranks than this machine's cores: MPICH oversubscribes without a flag) in
+subprocesses with timeouts. Skipped, with the reason, without ``pip install
+'nnf-framework[mpi]'`` (the ``test`` extra installs it)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nnf
+import numpy as np
+import pytest
+from nnf.parallel.mpi import launched_rank, launched_size, shard_bounds
+
+HERE = Path(__file__).parent
+WORKER = HERE / "mpi" / "train_worker.py"
+BIN = Path(sys.executable).parent
+MPIEXEC = shutil.which("mpiexec", path=str(BIN)) or shutil.which("mpiexec")
+
+
+def _has_mpi4py() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+needs_mpi = pytest.mark.skipif(
+    MPIEXEC is None or not _has_mpi4py(),
+    reason="needs mpi4py and mpiexec: pip install 'nnf-framework[mpi]'",
+)
+
+SPEC = """
+name = "tiny"
+input_shape = [1, 8, 8]
+layers = [
+  { type = "Convolutional", kernel_size = 3, depth = 2, bias = "channel" },
+  { type = "ReLU" },
+  { type = "Flatten" },
+  { type = "Dense", output_size = 3 },
+  { type = "Softmax" },
+]
+
+[training]
+epochs = 2
+batch_size = 8
+learning_rate = 0.01
+validation_split = 0.25
+seed = 3
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NNF_PARALLEL", "PMI_SIZE")}
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", **extra)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def mpirun(n: int, *args: str, timeout: float = 120, cwd: Path | None = None):
+    assert MPIEXEC is not None
+    return subprocess.run(
+        [MPIEXEC, "-n", str(n), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+        cwd=cwd,
+    )
+
+
+def train(out: Path, n: int, *args: str) -> list[dict[str, np.ndarray]]:
+    """Train the worker's CNN on ``n`` ranks (0: one process, ``single``); each rank's final
+    weights and epoch logs."""
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(WORKER), str(out)]
+    if n == 0:
+        result = subprocess.run(
+            [*cmd, "single", *args], capture_output=True, text=True, timeout=120, env=_env()
+        )
+        n = 1
+    else:
+        result = mpirun(n, *cmd, "mpi", *args)
+    assert result.returncode == 0, result.stderr
+    return [dict(np.load(out / f"rank{r}.npz")) for r in range(n)]
+
+
+# ------------------------------------------------------------------ without MPI running
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 31, 32, 33])
+@pytest.mark.parametrize("ranks", [1, 2, 3, 8])
+def test_shards_are_disjoint_cover_the_batch_and_differ_by_at_most_one(n, ranks):
+    bounds = [shard_bounds(n, r, ranks) for r in range(ranks)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
+    sizes = [b - a for a, b in bounds]
+    assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 0
+
+
+def test_the_launcher_environment_gives_size_and_rank(monkeypatch):
+    for name in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PMIX_SIZE", raising=False)
+    monkeypatch.delenv("PMIX_RANK", raising=False)
+    assert (launched_size(), launched_rank()) == (1, 0)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
+    assert (launched_size(), launched_rank()) == (4, 3)
+
+
+def test_help_is_fast_and_imports_no_mpi():
+    code = (
+        "import sys, time\n"
+        "t = time.perf_counter()\n"
+        "from nnf.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "t = time.perf_counter() - t\n"
+        "bad = [m for m in sys.modules if m.startswith('mpi4py')]\n"
+        "print(t, bad, file=sys.stderr)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    seconds = float(result.stderr.split()[0])
+    assert seconds < 0.3, f"nnf --help took {seconds:.2f}s"
+
+
+def test_without_mpi4py_the_mpi_option_names_the_install_command(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['mpi4py'] = None  # as if the mpi extra were not installed\n"
+        "import numpy as np, nnf\n"
+        "from nnf.layers import Dense, Softmax\n"
+        "m = nnf.Sequential([Dense(output_size=2), Softmax()], input_shape=(3,))\n"
+        "try:\n"
+        "    m.fit(np.zeros((4, 3)), [0, 1, 0, 1], verbose=0, parallel='mpi')\n"
+        "except nnf.errors.ConfigError as e:\n"
+        "    print(e)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'nnf-framework[mpi]'" in lines[0], result
+
+
+def test_nnf_train_without_mpi4py_under_a_launcher_is_a_one_line_error(tmp_path):
+    (tmp_path / "tiny.toml").write_text(SPEC)
+    _tiny_data(tmp_path)
+    code = (
+        "import sys\n"
+        "sys.modules['mpi4py'] = None\n"
+        "from nnf.cli import main\n"
+        "main(['train', 'tiny.toml', '--data', 'tiny.npz', '-o', 'run', '-q'])\n"
+    )
+    env = _env(PMI_SIZE="2", PMI_RANK="0")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1  # as in one process: an unknown dataset
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "rank 0 of 2" in lines[0] and "nnf-framework[mpi]" in lines[0]
+
+
+# ---------------------------------------------------------------- library: fit(parallel="mpi")
+
+
+@needs_mpi
+@pytest.mark.parametrize("n", [2, 3])
+def test_ranks_end_equal_and_agree_with_one_process(tmp_path, n):
+    single = train(tmp_path / "single", 0, "--val")[0]
+    ranks = train(tmp_path / "mpi", n, "--val")
+    for key in single:
+        for r in range(1, n):
+            np.testing.assert_array_equal(ranks[r][key], ranks[0][key], err_msg=key)
+        np.testing.assert_allclose(ranks[0][key], single[key], rtol=1e-5, atol=1e-12)
+    assert abs(float(ranks[0]["val"]) - float(single["val"])) < 1e-9
+
+
+@needs_mpi
+def test_a_last_batch_smaller_than_the_ranks_leaves_a_rank_empty(tmp_path):
+    # 97 samples in batches of 32: the last batch has one sample, ranks 1 and 2 none.
+    single = train(tmp_path / "single", 0, "--samples", "97")[0]
+    ranks = train(tmp_path / "mpi", 3, "--samples", "97")
+    for key in single:
+        np.testing.assert_array_equal(ranks[2][key], ranks[0][key])
+        np.testing.assert_allclose(ranks[0][key], single[key], rtol=1e-5, atol=1e-12)
+
+
+@needs_mpi
+def test_two_runs_on_three_ranks_are_bit_identical(tmp_path):
+    a = train(tmp_path / "a", 3)[0]
+    b = train(tmp_path / "b", 3)[0]
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+@needs_mpi
+def test_a_rank_raising_ends_the_job_under_python_m_mpi4py(tmp_path):
+    started = time.monotonic()
+    args = ("-m", "mpi4py", str(WORKER), str(tmp_path), "mpi", "--batch", "16", "--fail-rank", "1")
+    result = mpirun(2, sys.executable, *args, timeout=60)
+    assert time.monotonic() - started < 10
+    assert result.returncode != 0
+    assert "deliberate failure on rank 1" in result.stderr
+
+
+@needs_mpi
+def test_a_rank_killed_mid_epoch_ends_the_job(tmp_path):
+    started = time.monotonic()
+    args = (str(WORKER), str(tmp_path), "mpi", "--batch", "16", "--kill-rank", "1")
+    result = mpirun(3, sys.executable, *args, timeout=60)
+    assert time.monotonic() - started < 10
+    assert result.returncode != 0
+    assert "signal 9" in result.stdout + result.stderr  # the launcher names the cause
+
+
+# ----------------------------------------------------------------------- nnf train under mpiexec
+
+
+def _tiny_data(where: Path) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=96).astype(np.uint8)
+    x = rng.integers(0, 60, size=(96, 8, 8)).astype(np.uint8)
+    for i, c in enumerate(y):
+        x[i, 2 * c : 2 * c + 3, :] = 220
+    np.savez(where / "tiny.npz", x_train=x[:72], y_train=y[:72], x_test=x[72:], y_test=y[72:])
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "tiny.toml").write_text(SPEC)
+    _tiny_data(tmp_path)
+    return tmp_path
+
+
+NNF = [sys.executable, "-c", "from nnf.cli import main; main()"]
+
+
+@needs_mpi
+def test_nnf_train_on_two_ranks_writes_from_rank_0_alone(work):
+    # Each rank in its own working folder: only rank 0's gets the run's files.
+    (work / "r0").mkdir()
+    (work / "r1").mkdir()
+    args = ["train", str(work / "tiny.toml"), "--data", str(work / "tiny.npz"), "-o", "run"]
+    assert MPIEXEC is not None
+    result = subprocess.run(
+        [
+            MPIEXEC,
+            "-n",
+            "1",
+            "-wdir",
+            str(work / "r0"),
+            *NNF,
+            *args,
+            ":",
+            "-n",
+            "1",
+            "-wdir",
+            str(work / "r1"),
+            *NNF,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (work / "r0" / "run").iterdir()) == [
+        "best.nnf",
+        "config.json",
+        "last.nnf",
+        "metrics.jsonl",
+    ]
+    assert list((work / "r1").iterdir()) == []
+    assert result.stdout.splitlines().count("model written to run/last.nnf") == 1
+    out = result.stdout + result.stderr
+    assert out.count("training tiny") == 1 and out.count("epoch 2/2") == 1  # rank 0 reports
+
+
+@needs_mpi
+def test_nnf_train_resumes_under_mpi_to_the_uninterrupted_run(work):
+    base = ["train", "tiny.toml", "--data", "tiny.npz", "-q"]
+    assert mpirun(2, *NNF, *base, "-o", "full", "--epochs", "2", cwd=work).returncode == 0
+    assert mpirun(2, *NNF, *base, "-o", "half", "--epochs", "1", cwd=work).returncode == 0
+    result = mpirun(2, *NNF, "train", "--resume", "half", "--epochs", "1", "-q", cwd=work)
+    assert result.returncode == 0, result.stderr
+    full, half = nnf.load(work / "full" / "last.nnf"), nnf.load(work / "half" / "last.nnf")
+    assert half.training_state["epoch"] == 2
+    for a, b in zip(full.layers, half.layers, strict=True):
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
+@needs_mpi
+def test_a_rank_failing_in_nnf_train_ends_the_job_with_one_line_naming_it(work):
+    good = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q"]
+    bad = ["train", "tiny.toml", "--data", "missing.npz", "-o", "run", "-q"]
+    assert MPIEXEC is not None
+    started = time.monotonic()
+    result = subprocess.run(
+        [MPIEXEC, "-n", "1", *NNF, *good, ":", "-n", "1", *NNF, *bad],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=work,
+    )
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1  # as in one process: an unknown dataset
+    ours = [line for line in result.stderr.splitlines() if line.startswith("nnf:")]
+    assert len(ours) == 1 and ours[0].startswith("nnf: rank 1 of 2: error:"), result.stderr
+    assert "missing.npz" in ours[0]
+
+
+@needs_mpi
+def test_ctrl_c_to_mpiexec_ends_every_rank_with_130_and_keeps_the_checkpoint(work):
+    assert MPIEXEC is not None
+    args = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q", "--epochs", "100000"]
+    proc = subprocess.Popen(
+        [MPIEXEC, "-n", "2", *NNF, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=work,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        rows = work / "run" / "metrics.jsonl"
+        while not (rows.exists() and rows.read_text().count("\n") >= 2):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130, err
+    assert nnf.load(work / "run" / "last.nnf").training_state["epoch"] >= 2
