@@ -174,7 +174,7 @@ def test_nnf_train_without_mpi4py_under_a_launcher_is_a_one_line_error(tmp_path)
         env=env,
         cwd=tmp_path,
     )
-    assert result.returncode == 1  # as in one process: an unknown dataset
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "rank 0 of 2" in lines[0] and "nnf-framework[mpi]" in lines[0]
 
