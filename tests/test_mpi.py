@@ -205,6 +205,17 @@ def test_a_last_batch_smaller_than_the_ranks_leaves_a_rank_empty(tmp_path):
 
 
 @needs_mpi
+def test_batchnorm_statistics_are_per_rank_and_its_running_averages_averaged(tmp_path):
+    single = train(tmp_path / "single", 0, "--batchnorm", "--val")[0]
+    ranks = train(tmp_path / "mpi", 2, "--batchnorm", "--val")
+    assert "1.running_mean" in ranks[0]
+    for key in ranks[0]:
+        np.testing.assert_array_equal(ranks[1][key], ranks[0][key], err_msg=key)
+    # Per-rank batch statistics: not the one-process model (unlike every other test here).
+    assert not np.allclose(ranks[0]["0.kernels"], single["0.kernels"], rtol=1e-5, atol=1e-12)
+
+
+@needs_mpi
 def test_two_runs_on_three_ranks_are_bit_identical(tmp_path):
     a = train(tmp_path / "a", 3)[0]
     b = train(tmp_path / "b", 3)[0]

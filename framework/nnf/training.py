@@ -366,7 +366,7 @@ def _fit(
                             hook(b // batch_size, num_batches, running)
                 measured = float(runner.sum_values(np.array([measured]))[0])
                 logs = {"epoch": epoch + 1, "loss": total / n, running_name: measured / n}
-                runner.check_weights(epoch)
+                runner.end_epoch(epoch)  # MPI: same state, same weights
                 if held_out is not None and val_targets is not None:
                     pred = _predict_shared(model, held_out[0], runner)
                     logs["val_loss"] = float(loss_fn(val_targets.y, pred))

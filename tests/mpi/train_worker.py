@@ -13,12 +13,13 @@ from pathlib import Path
 
 import nnf
 import numpy as np
-from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
+from nnf.layers import BatchNorm, Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
 
 
-def lenet() -> nnf.Sequential:
+def lenet(batchnorm: bool = False) -> nnf.Sequential:
     layers = [
         Convolutional(kernel_size=3, depth=4, padding="same", bias="channel"),
+        *([BatchNorm()] if batchnorm else []),
         ReLU(),
         MaxPool2D(2),
         Convolutional(kernel_size=3, depth=6),
@@ -53,11 +54,12 @@ def main() -> None:
     ap.add_argument("--fail-rank", type=int, default=-1)
     ap.add_argument("--kill-rank", type=int, default=-1)
     ap.add_argument("--val", action="store_true")
+    ap.add_argument("--batchnorm", action="store_true")
     ap.add_argument("--samples", type=int, default=100)
     args = ap.parse_args()
     rng = np.random.default_rng(3)
     x, y = rng.random((args.samples, 1, 10, 10)), rng.integers(0, 3, args.samples)
-    model = lenet()
+    model = lenet(args.batchnorm)
     callbacks = []
     if args.fail_rank >= 0 or args.kill_rank >= 0:
         callbacks.append(Fail(max(args.fail_rank, args.kill_rank), args.kill_rank >= 0))
@@ -76,7 +78,9 @@ def main() -> None:
     )
     rank = int(os.environ.get("PMI_RANK", "0"))
     weights = {
-        f"{i}.{k}": v for i, layer in enumerate(model.layers) for k, v in layer.params.items()
+        f"{i}.{k}": v
+        for i, layer in enumerate(model.layers)
+        for k, v in (*layer.params.items(), *layer.state.items())
     }
     logs = history.epochs[-1]
     np.savez(

@@ -6,8 +6,13 @@ into N disjoint shards (``shard``: sizes differ by at most one sample); each ran
 shard forward and backward with the loss gradient scaled by its share of the batch, and one
 buffer-based ``Allreduce`` per step sums the gradients (and the batch's loss) over the ranks
 in a single contiguous float buffer. Every rank then applies the same optimizer step to the
-same sums, so the weights stay equal everywhere; ``check_weights`` compares a checksum of
+same sums, so the weights stay equal everywhere; ``end_epoch`` compares a checksum of
 them across ranks once per epoch. Initial weights come from rank 0 (``broadcast_weights``).
+
+A layer that is not ``samples_independent`` (BatchNorm) sees only its rank's shard: its
+batch statistics are per rank, as in Horovod or PyTorch's DDP without synchronised batch
+norm. What it keeps in ``state`` (running averages) is averaged over the ranks at the end
+of every epoch (``end_epoch``), so that all ranks validate, save and predict alike.
 
 ``mpi4py`` is imported only when this backend runs (importing ``mpi4py.MPI`` initialises
 MPI, ~1 s): the helpers that read the launcher's environment (``launched_size``,
@@ -163,11 +168,30 @@ class MPIRuntime(Runtime):
             param = layer.params[key]
             param[...] = buffer[offsets[i] : offsets[i + 1]].reshape(param.shape)
 
-    def check_weights(self, epoch: int) -> None:
-        """Raise TrainingError (on every rank) unless all ranks hold the same weights."""
+    def end_epoch(self, epoch: int) -> None:
+        """Average the layers' floating-point ``state`` over the ranks (one ``Allreduce``),
+        then raise TrainingError (on every rank) unless all ranks hold the same weights and
+        state (a CRC32 of them, gathered)."""
+        kept = [
+            a
+            for layer in self.layers
+            for _, a in sorted(layer.state.items())
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+        ]
+        if kept:
+            flat = np.concatenate([a.reshape(-1).astype(np.float64) for a in kept])
+            total = np.empty_like(flat)
+            self.comm.Allreduce(flat, total)
+            total /= self.ranks
+            start = 0
+            for a in kept:
+                a[...] = total[start : start + a.size].reshape(a.shape)
+                start += a.size
         crc = 0
         for layer, key in self.entries:
             crc = zlib.crc32(np.ascontiguousarray(layer.params[key]).data, crc)
+        for a in kept:
+            crc = zlib.crc32(np.ascontiguousarray(a).data, crc)
         sums = self.comm.allgather(crc)
         if len(set(sums)) > 1:
             odd = [r for r, s in enumerate(sums) if s != sums[0]]

@@ -10,7 +10,7 @@ whole batch's parameter gradients. Backends differ only in where the work happen
 * ``MPIRuntime`` (``mpi``, ``nnf.parallel.mpi``): over several processes or machines (MPI
   ranks), each taking a shard of every batch, the gradients summed across ranks after
   ``backward``: the hooks ``rank``/``ranks``, ``shard``, ``sum_gradients``, ``sum_values``,
-  ``gather_rows``, ``broadcast_weights`` and ``check_weights`` are its, and do nothing here.
+  ``gather_rows``, ``broadcast_weights`` and ``end_epoch`` are its, and do nothing here.
 
 The layers (in execution order, ``nnf.parallel.plan``) and the model know nothing of which
 backend runs them.
@@ -72,8 +72,9 @@ class Runtime:
     def broadcast_weights(self) -> None:
         """Make every process start from the same weights (rank 0's): one process already does."""
 
-    def check_weights(self, epoch: int) -> None:
-        """Raise TrainingError unless every process holds the same weights after ``epoch``."""
+    def end_epoch(self, epoch: int) -> None:
+        """After ``epoch``: average the layers' ``state`` (running statistics) over the
+        processes, then raise TrainingError unless every process holds the same weights."""
 
     def close(self) -> None:
         """Release workers, threads and buffers (nothing to release here)."""
