@@ -129,12 +129,14 @@ def test_help_is_fast_and_imports_no_mpi():
         "print(t, bad, file=sys.stderr)\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    seconds = float(result.stderr.split()[0])
-    assert seconds < 0.3, f"nnf --help took {seconds:.2f}s"
+    times = []
+    for _ in range(3):  # the best of three: the machine may be busy
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr  # no mpi4py module imported
+        times.append(float(result.stderr.split()[0]))
+    assert min(times) < 0.3, f"nnf --help took {min(times):.2f}s"
 
 
 def test_without_mpi4py_the_mpi_option_names_the_install_command(tmp_path):
@@ -177,6 +179,60 @@ def test_nnf_train_without_mpi4py_under_a_launcher_is_a_one_line_error(tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "rank 0 of 2" in lines[0] and "nnf-framework[mpi]" in lines[0]
+
+
+class FakeComm:
+    """Two ranks seen from rank 0, for the checks that need no MPI: the other rank's
+    gradients equal this one's, and its weight checksum is ``other_crc(own)``."""
+
+    def __init__(self, other_crc=lambda crc: crc) -> None:
+        self.other_crc = other_crc
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def Get_size(self) -> int:
+        return 2
+
+    def Allreduce(self, send, recv) -> None:
+        recv[...] = send + send
+
+    def Bcast(self, buffer, root: int = 0) -> None:
+        pass
+
+    def allgather(self, value):
+        return [value, self.other_crc(value)]
+
+
+def _small_model() -> nnf.Sequential:
+    from nnf.layers import Dense, Softmax
+
+    return nnf.Sequential([Dense(output_size=3), Softmax()], input_shape=(4,)).build(seed=1)
+
+
+def test_one_fused_sum_gives_every_gradient_and_the_loss():
+    from nnf.parallel.mpi import MPIRuntime
+
+    model = _small_model()
+    runner = MPIRuntime(model.layers, FakeComm())
+    for layer in model.layers:
+        for grad in layer.grads.values():
+            grad[...] = np.arange(grad.size).reshape(grad.shape)
+    assert runner.sum_gradients(1.5) == 3.0
+    for layer in model.layers:
+        for grad in layer.grads.values():
+            np.testing.assert_array_equal(grad, 2 * np.arange(grad.size).reshape(grad.shape))
+
+
+def test_weights_that_differ_between_ranks_stop_training_with_the_ranks_named():
+    from nnf.errors import TrainingError
+    from nnf.parallel.mpi import MPIRuntime
+
+    model = _small_model()
+    MPIRuntime(model.layers, FakeComm()).end_epoch(0)  # equal: nothing happens
+    runner = MPIRuntime(model.layers, FakeComm(lambda crc: crc + 1))
+    with pytest.raises(TrainingError, match=r"ranks \[1\] differ from rank 0's after epoch 3"):
+        runner.end_epoch(2)
 
 
 # ---------------------------------------------------------------- library: fit(parallel="mpi")
@@ -312,6 +368,7 @@ def test_nnf_train_resumes_under_mpi_to_the_uninterrupted_run(work):
     base = ["train", "tiny.toml", "--data", "tiny.npz", "-q"]
     assert mpirun(2, *NNF, *base, "-o", "full", "--epochs", "2", cwd=work).returncode == 0
     assert mpirun(2, *NNF, *base, "-o", "half", "--epochs", "1", cwd=work).returncode == 0
+    shutil.copytree(work / "half", work / "half3")
     result = mpirun(2, *NNF, "train", "--resume", "half", "--epochs", "1", "-q", cwd=work)
     assert result.returncode == 0, result.stderr
     full, half = nnf.load(work / "full" / "last.nnf"), nnf.load(work / "half" / "last.nnf")
@@ -319,6 +376,13 @@ def test_nnf_train_resumes_under_mpi_to_the_uninterrupted_run(work):
     for a, b in zip(full.layers, half.layers, strict=True):
         for k in a.params:
             np.testing.assert_array_equal(a.params[k], b.params[k])
+    # On another number of ranks: the same global batches, so only the sum order differs.
+    result = mpirun(3, *NNF, "train", "--resume", "half3", "--epochs", "1", "-q", cwd=work)
+    assert result.returncode == 0, result.stderr
+    half3 = nnf.load(work / "half3" / "last.nnf")
+    for a, b in zip(full.layers, half3.layers, strict=True):
+        for k in a.params:
+            np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-5, atol=1e-7)
 
 
 @needs_mpi
