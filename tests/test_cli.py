@@ -509,12 +509,12 @@ def test_plot_without_matplotlib_says_how_to_install(
 
     real_find_spec = importlib.util.find_spec
 
-    def find_spec(name: str, *args: object) -> object:  # as if nnf[plot] were not installed
+    def find_spec(name: str, *args: object) -> object:  # as if matplotlib were absent
         return None if name == "matplotlib" else real_find_spec(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     result = run("train", "tiny.toml", "--data", "tiny.npz", "-o", "o", "--plot", "c.png")
-    assert_one_line_error(result, 2, "pip install 'nnf[plot]'")
+    assert_one_line_error(result, 2, "pip install 'nnf-framework[plot]'")
     assert not (work / "o").exists()
 
 
@@ -665,7 +665,7 @@ def test_layers_lists_builtin_keys() -> None:
 def test_layers_check_json() -> None:
     result = run("layers", "--check", "--json")
     entries = json.loads(result.stdout)
-    builtin = [e for e in entries if e["dist"] == "nnf"]
+    builtin = [e for e in entries if e["dist"] == "nnf-framework"]
     assert {e["status"] for e in builtin} == {"ok"}
     assert result.exit_code == (0 if all(e["status"] == "ok" for e in entries) else 1)
 

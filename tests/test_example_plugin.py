@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import pip_install_target
+from conftest import install_target
 
-pytestmark = pytest.mark.slow  # pip install and a dozen subprocesses: about 20 s
+pytestmark = pytest.mark.slow  # a dozen subprocesses: about 20 s
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "plugin"
 NNF = [sys.executable, "-c", "from nnf.cli import main; main()"]
@@ -77,9 +77,9 @@ def example_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def example_site(example_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example plugin pip-installed (no network) into a folder of its own."""
+    """The example plugin installed (no network, no build backend) into a folder of its own."""
     target = tmp_path_factory.mktemp("example-site")
-    pip_install_target([example_copy], target)
+    install_target([example_copy], target)
     return target
 
 

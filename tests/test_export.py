@@ -93,7 +93,7 @@ def test_without_the_extra_the_error_says_what_to_install(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert "ExportError" in out.stdout
-    assert "pip install 'nnf[onnx]'" in out.stdout
+    assert "pip install 'nnf-framework[onnx]'" in out.stdout
     assert not (tmp_path / "never-written.onnx").exists()
 
 

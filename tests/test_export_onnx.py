@@ -1,4 +1,4 @@
-"""ONNX export checked with onnxruntime against nnf's own predictions (needs nnf[onnx])."""
+"""ONNX export checked with onnxruntime against nnf's own predictions (the onnx extra)."""
 
 from __future__ import annotations
 

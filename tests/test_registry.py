@@ -32,7 +32,7 @@ def test_builtins_come_from_entry_points_of_the_nnf_distribution():
     entries = {e.key: e for e in Registry().entries()}
     assert BUILTINS <= set(entries)
     for key in BUILTINS:
-        assert entries[key].dist == "nnf"
+        assert entries[key].dist == "nnf-framework"
         assert entries[key].value.startswith("nnf_layers.")
 
 
@@ -97,7 +97,7 @@ def test_check_lists_every_status_without_raising(with_plugins):
     twin = REGISTRY.entry("twin.Twin.v1")
     assert twin.status == CONFLICT
     assert {twin.dist, *(d for d, _ in twin.others)} == {"nnf-test-twin-a", "nnf-test-twin-b"}
-    assert all(status[(k, "nnf")] == OK for k in BUILTINS)
+    assert all(status[(k, "nnf-framework")] == OK for k in BUILTINS)
     causes = {e.key: e.cause for e in entries if e.dist == "nnf-test-misc"}
     assert "not a subclass of nnf.Layer" in causes["misc.NotALayer.v1"]
     assert "misc.Other.v1" in causes["misc.Wrong.v1"]

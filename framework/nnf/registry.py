@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .layer import Layer
 
 GROUP = "nnf.layers"
-BUILTIN_DIST = "nnf"
+BUILTIN_DIST = "nnf-framework"
 RESERVED_NAMESPACE = "nnf"
 SCRIPT_DIST = "<script>"
 

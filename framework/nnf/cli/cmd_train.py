@@ -102,7 +102,7 @@ split, when the data has one, is scored at the end and never used for model sele
     "--plot",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write loss/accuracy curves to this image: .png, .pdf, .svg, ... (needs nnf[plot]).",
+    help="Write loss/accuracy curves to this image: .png, .pdf, .svg, ... (needs the plot extra).",
 )
 @force_option
 @quiet_option

@@ -1,4 +1,4 @@
-"""``--plot``: loss and accuracy curves drawn with matplotlib (the optional extra nnf[plot])."""
+"""``--plot``: loss and accuracy curves drawn with matplotlib (the plot extra)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import USAGE, CommandError
 
-INSTALL_HINT = "pip install 'nnf[plot]'"
+INSTALL_HINT = "pip install 'nnf-framework[plot]'"
 
 
 def require_matplotlib() -> None:

@@ -1,4 +1,4 @@
-"""Models out of nnf: ONNX (optional extra ``nnf[onnx]``), a plain ``.npz`` of the arrays,
+"""Models out of nnf: ONNX (optional extra ``nnf-framework[onnx]``), a plain ``.npz`` of the arrays,
 and the architecture as JSON.
 
     nnf.export.export(model, "model.onnx", format="onnx")

@@ -34,7 +34,7 @@ def _format_for(output: Path, fmt: str | None) -> str:
     "fmt",
     type=click.Choice(list(FORMATS)),
     default=None,
-    help="onnx (opset 17, float32; needs nnf[onnx]), npz (arrays keyed layer_name.param) or "
+    help="onnx (opset 17, float32; needs the onnx extra), npz (arrays keyed layer_name.param) or "
     "json (the architecture). Default: from the output's suffix.",
 )
 @click.option(

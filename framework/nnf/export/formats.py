@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 #: format -> what it writes
 FORMATS = {
-    "onnx": "an ONNX model (opset 17, float32, symbolic batch axis); needs nnf[onnx]",
+    "onnx": "an ONNX model (opset 17, float32, symbolic batch axis); needs nnf-framework[onnx]",
     "npz": "every parameter and state array, keyed 'layer_name.param' (numpy.load reads it)",
     "json": "the architecture alone: model.get_config() as JSON",
 }

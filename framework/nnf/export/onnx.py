@@ -9,7 +9,7 @@ output tensor ``(N, *layer.out_shape)``. Converters are found, in this order, am
    how every distribution ships converters for its layers, nnf's own built-ins included
    (``nnf_layers.onnx``); only nnf may register the reserved ``nnf.*`` keys.
 
-The ``onnx`` package is imported only when exporting (``pip install 'nnf[onnx]'``).
+The ``onnx`` package is imported only when exporting (``pip install 'nnf-framework[onnx]'``).
 Models are written in float32 with opset 17 and a symbolic batch axis ``N``.
 """
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 GROUP = "nnf.onnx"
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17: readable by every runtime that supports the opset
-INSTALL_HINT = "pip install 'nnf[onnx]'"
+INSTALL_HINT = "pip install 'nnf-framework[onnx]'"
 
 Converter = Callable[["Layer", "OnnxGraph", str], str]
 
