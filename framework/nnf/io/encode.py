@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from ..model import Sequential
 
 TRAINING_KEYS = ("epoch", "seed", "history")
+# Per-epoch entries ``fit`` records but ``save`` leaves out: they differ from run to run.
+UNSAVED_HISTORY_KEYS = frozenset({"seconds"})
 
 
 def dumps(
@@ -257,11 +259,20 @@ def _training(model: Sequential) -> dict[str, Any]:
         raise ConfigError(
             f"model.training_state has entries {unknown} that the file format does not hold"
         )
+    if "history" in state:  # wall-clock timings stay out: same training, same bytes
+        state["history"] = [_untimed(logs) for logs in state["history"]]
     out = {k: to_plain(state[k], f"training_state[{k!r}]") for k in TRAINING_KEYS if k in state}
     loss = getattr(model, "loss", None)
     if loss is not None and _known_loss(loss):
         out["loss"] = str(loss.name)  # a custom loss is the script's to supply again
     return out
+
+
+def _untimed(logs: Any) -> Any:
+    """One epoch's history entry without the run-dependent ``seconds`` it took."""
+    if isinstance(logs, Mapping):
+        return {k: v for k, v in logs.items() if k not in UNSAVED_HISTORY_KEYS}
+    return logs  # not a map: to_plain reports it or the reader rejects it
 
 
 def _known_loss(loss: Any) -> bool:
