@@ -197,7 +197,8 @@ def test_sigint_saves_the_last_model_and_exits_130(folder: Path, batch: int) -> 
             f"batch_size={batch}",
         ],
         cwd=folder,
-        env=env(folder),
+        # Two threads even on one CPU (taskset -c 0): batch 64 must fork its worker.
+        env={**env(folder), "NNF_NUM_THREADS": "2"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -6,8 +6,22 @@ built-in or third-party alike; ``nnf.layers.get("acme.Gated.v1")`` takes a full 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .layer import Layer
 from .registry import REGISTRY, get_layer, list_layers, register_layer
+
+if TYPE_CHECKING:
+    # For type checkers and editors only: the built-in classes under their short names, so
+    # that `Dense(outptu_size=3)` is flagged. At run time every name goes through the
+    # registry below (the newest installed version of the name wins).
+    from nnf_layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+    from nnf_layers.convolutional import Convolutional
+    from nnf_layers.dense import Dense
+    from nnf_layers.dropout import Dropout
+    from nnf_layers.pooling import MaxPool2D
+    from nnf_layers.reshape import Flatten, Reshape
+    from nnf_layers.softmax import Softmax
 
 get = get_layer
 

@@ -134,6 +134,7 @@ class Registry:
             claims = seen.setdefault(ep.name, [])
             if not any(canonical_dist(c.dist) == canonical_dist(dist) for c in claims):
                 claims.append(entry)
+        assert self._entries is not None  # _discover starts every scan with {}
         for key, claims in seen.items():
             # A distribution blocked by name gives up its claim: the others stand on their own.
             active = [c for c in claims if c.status != BLOCKED] or claims[:1]
@@ -255,7 +256,7 @@ class Registry:
     # -------------------------------------------------------------- registration
     def register(self, cls: type[Layer], key: str | None = None, override: bool = False) -> None:
         """Register a layer class defined in a script (no entry point needed)."""
-        key = key or getattr(cls, "key", "")
+        key = key if key else getattr(cls, "key", "")
         problem = _class_problem(cls, key)
         if problem:
             raise RegistrationError(problem)

@@ -205,7 +205,7 @@ def fit(
     if seed is None:
         seed = state.get("seed")
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**63)
+        seed = int(np.random.default_rng().integers(2**63))
     seed = int(seed)
     with model.training():
         return _fit(

@@ -202,7 +202,7 @@ def train(
     rows = [dict(r) for r in callbacks[1].rows]
 
     test = None
-    if dataset.has_test:
+    if dataset.x_test is not None and dataset.y_test is not None:
         xt = fitdata.fit_inputs(dataset.x_test, model, what)
         yt = fitdata.fit_targets(dataset.y_test, model, loss, dataset, what)
         test = model.evaluate(xt, yt.y, loss=loss, metrics=config.get("metrics"))

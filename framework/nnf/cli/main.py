@@ -62,7 +62,7 @@ class NNFGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def main(  # type: ignore[override]
+    def main(  # type: ignore[override, unused-ignore]  # click 8.2 changed its signature
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

@@ -68,6 +68,8 @@ class Dataset:
 
     def to_tuples(self) -> tuple[Split, Split | tuple[None, None]]:
         """``((x_train, y_train), (x_test, y_test))``, as ``keras.datasets.*.load_data()``."""
+        if self.x_test is None or self.y_test is None:
+            return (self.x_train, self.y_train), (None, None)
         return (self.x_train, self.y_train), (self.x_test, self.y_test)
 
     def subset(
@@ -85,11 +87,14 @@ class Dataset:
         from .transforms import subset_classes
 
         rng = np.random.default_rng(rng)
-        kwargs = {"limit": limit, "shuffle": shuffle, "rng": rng}
-        x_train, y_train = subset_classes(self.x_train, self.y_train, classes, **kwargs)
+        x_train, y_train = subset_classes(
+            self.x_train, self.y_train, classes, limit, shuffle=shuffle, rng=rng
+        )
         x_test = y_test = None
         if self.x_test is not None and self.y_test is not None:
-            x_test, y_test = subset_classes(self.x_test, self.y_test, classes, **kwargs)
+            x_test, y_test = subset_classes(
+                self.x_test, self.y_test, classes, limit, shuffle=shuffle, rng=rng
+            )
         kept = "-".join(str(int(c)) for c in classes)
         return Dataset(
             name=f"{self.name}[{kept}]",

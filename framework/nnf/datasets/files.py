@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def load_idx_folder(
             "put all four IDX files there"
         )
     arrays = {field: read_idx(path) for field, path in files.items()}
-    kwargs = {} if class_names is None else {"class_names": class_names}
+    kwargs: dict[str, Any] = {} if class_names is None else {"class_names": class_names}
     return Dataset(name=name or folder.name, **arrays, **kwargs)
 
 
@@ -87,7 +87,7 @@ def load_npz(source: str | os.PathLike[str] | IO[bytes], name: str | None = None
             if absent:
                 has = ", ".join(sorted(keys)) or "none"
                 raise DataError(f"{label}: missing {', '.join(absent)} (has: {has}); {fix}")
-            arrays = {k: archive[k] for k in NPZ_KEYS if k in keys}
+            arrays: dict[str, Any] = {k: archive[k] for k in NPZ_KEYS if k in keys}
             names = archive["class_names"] if "class_names" in keys else None
     except FileNotFoundError:
         raise DataError(f"{label}: no such file; check the path") from None
@@ -97,7 +97,7 @@ def load_npz(source: str | os.PathLike[str] | IO[bytes], name: str | None = None
         raise DataError(f"{label}: cannot read without pickle ({exc}); {fix}") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{label}: not a readable .npz file ({exc}); {fix}") from None
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if names is not None:
         if names.ndim != 1 or names.dtype.kind not in "US":
             raise DataError(f"{label}: class_names must be a 1-d string array; {fix}")

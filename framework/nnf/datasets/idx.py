@@ -13,7 +13,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def _read(raw: IO[bytes], name: str, max_bytes: int) -> np.ndarray:
     if head == GZIP_MAGIC:
         try:
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                return _parse(unzipped, name, max_bytes)
+                return _parse(cast(IO[bytes], unzipped), name, max_bytes)  # file-like enough
         except (OSError, EOFError, zlib.error) as exc:  # bad CRC, truncated or garbled stream
             raise DataError(f"{name}: corrupt gzip data ({exc}); {_FIX}") from None
     return _parse(raw, name, max_bytes)

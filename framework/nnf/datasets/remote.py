@@ -20,7 +20,7 @@ Provenance of the digests (decompressed IDX files):
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import attrs
@@ -33,6 +33,11 @@ __all__ = ["MANUAL_HINT", "REMOTES", "Remote", "cache_dir", "fetch_to_cache"]
 MANUAL_HINT = "put the files in $NNF_DATA_DIR or pass data_dir=DIR (CLI: --data DIR)"
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    """A tuple of ``values`` (an attrs converter mypy can follow, unlike ``tuple``)."""
+    return tuple(values)
+
+
 @attrs.frozen
 class Remote:
     """A downloadable IDX dataset: mirrors tried in order, and per-file content SHA-256.
@@ -43,12 +48,12 @@ class Remote:
     """
 
     name: str
-    mirrors: tuple[str, ...] = attrs.field(converter=tuple)
+    mirrors: tuple[str, ...] = attrs.field(converter=_strings)
     files: dict[str, str]
-    class_names: tuple[str, ...] = attrs.field(converter=tuple)
-    system_dirs: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    class_names: tuple[str, ...] = attrs.field(converter=_strings)
+    system_dirs: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     #: Subfolders of $NNF_DATA_DIR / data_dir that may hold the files (default: ``name``).
-    subdirs: tuple[str, ...] = attrs.field(converter=tuple)
+    subdirs: tuple[str, ...] = attrs.field(converter=_strings)
     max_bytes: int = 64 << 20  # per compressed file and per decompressed file
 
     @subdirs.default

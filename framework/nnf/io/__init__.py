@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .decode import decode
 from .durable import atomic_write, read_limited
@@ -56,12 +56,12 @@ def save(
     atomic_write(path, pack_chunks(doc))
 
 
-def loads(data: bytes, max_bytes: int | None = None) -> Any:
+def loads(data: bytes, max_bytes: int | None = None) -> Sequential:
     """The ``Sequential`` stored in ``data`` (the bytes of a ``.nnf`` file)."""
     return rebuild(decode(data, max_bytes))
 
 
-def load(path: str | os.PathLike[str], max_bytes: int | None = None) -> Any:
+def load(path: str | os.PathLike[str], max_bytes: int | None = None) -> Sequential:
     """The ``Sequential`` stored at ``path``: layers come from installed plugins only.
 
     ``max_bytes`` (default ``$NNF_MAX_MODEL_BYTES`` or 2 GiB) is checked before reading.

@@ -96,7 +96,7 @@ def decode(data: Any, limit: int | None = None) -> ModelFile:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_MARKER:
         raise ModelFormatError(f"not an nnf model file: no 'format': {FORMAT_MARKER!r} entry")
     version = doc.get("format_version")
-    if not _is_int(version) or version < 0:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise ModelFormatError(f"format_version must be a non-negative integer, got {version!r}")
     writer = doc.get("writer")
     writer_nnf = writer.get("nnf") if isinstance(writer, dict) else None

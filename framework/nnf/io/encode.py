@@ -225,6 +225,7 @@ def _metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
 def _optimizer(model: Sequential, tensors: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from ..optimizers import OPTIMIZERS
 
+    assert model.optimizer is not None  # dumps calls this only with one
     if OPTIMIZERS.get(model.optimizer.name) is not type(model.optimizer):
         raise ConfigError(
             f"the optimizer {type(model.optimizer).__name__} is not one nnf can rebuild from a "

@@ -195,6 +195,7 @@ def _optimizer(mf: ModelFile) -> Any:
     from ..optimizers import OPTIMIZERS, from_state_dict
 
     rec = mf.optimizer
+    assert rec is not None  # rebuild calls this only with one
     cls = OPTIMIZERS.get(rec.name)
     if cls is None:
         raise ModelFormatError(

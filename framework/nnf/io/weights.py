@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import numpy as np
@@ -162,7 +162,7 @@ def _read_member(
     raw = member.read(nbytes)
     if len(raw) != nbytes:
         raise ModelFormatError(f"{path}: the .npz member is truncated")
-    order = "F" if fortran else "C"
+    order: Literal["F", "C"] = "F" if fortran else "C"
     return np.frombuffer(raw, dtype=dtype).reshape(shape, order=order)
 
 
@@ -173,5 +173,6 @@ def export_npz(model: Sequential, path: str | os.PathLike[str]) -> None:
 
         raise NotBuiltError("the model has no parameters yet: build or train it first")
     buffer = io.BytesIO()
-    np.savez(buffer, **model_arrays(model))
+    arrays: dict[str, Any] = model_arrays(model)
+    np.savez(buffer, **arrays)
     atomic_write(path, [buffer.getvalue()])

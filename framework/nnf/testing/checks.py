@@ -75,10 +75,10 @@ def check_naming(case: Case) -> None:
             f"'yourpackage.{cls.__name__}.v1'"
         )
     path = _class_path(cls)
-    for entry in REGISTRY.entries():
-        if entry.value == path and entry.key != cls.key:
+    for other in REGISTRY.entries():
+        if other.value == path and other.key != cls.key:
             raise CheckFailed(
-                f"{entry.dist} registers {path} as {entry.key!r} but the class's key is "
+                f"{other.dist} registers {path} as {other.key!r} but the class's key is "
                 f"{cls.key!r}: make the entry-point name equal the key"
             )
     entry = REGISTRY.entry(cls.key)
