@@ -27,7 +27,7 @@ def shared_mnist() -> Path:
     for folder in SHARED_CANDIDATES:
         if (folder / "mnist_5k.csv.gz").is_file():
             return folder
-    pytest.skip("the shared MNIST source folder is not on this machine")
+    pytest.skip("needs ../shared/data/mnist beside the checkout (the MNIST source files)")
 
 
 @pytest.fixture(autouse=True)
@@ -524,7 +524,7 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 @pytest.mark.skipif(
     not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
-    reason="Debian's dataset-fashion-mnist is not installed",
+    reason="needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)",
 )
 def test_fashion_mnist_from_debian_package(tmp_path):
     ds = D.load("fashion-mnist", download=False)

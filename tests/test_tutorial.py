@@ -36,7 +36,7 @@ def run_example(path: Path, capsys, seed: int, replace: dict[str, str] | None = 
     return capsys.readouterr().out
 
 
-@pytest.mark.skipif(not SEED_TEXT.exists(), reason="needs the tutorial text in ../shared/seed")
+@pytest.mark.skipif(not SEED_TEXT.exists(), reason="needs ../shared/seed beside the checkout")
 def test_cnn_program_differs_from_the_tutorial_only_in_imports():
     tutorial = SEED_TEXT.read_text()
     main = tutorial.split("Hàm Chính", 1)[1].split("Link tham khảo", 1)[0]
