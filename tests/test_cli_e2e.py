@@ -173,6 +173,16 @@ def _processes_running_in(folder: Path) -> list[str]:
     return found
 
 
+# A shell that starts jobs in the background (nohup, `cmd &` in a script) leaves SIGINT
+# ignored, and an ignored signal stays ignored across exec: give the command the default.
+DEFAULT_SIGINT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 # batch 64 is split over forked worker processes, which must go when the command does
 @pytest.mark.parametrize("batch", [8, 64])
 def test_sigint_saves_the_last_model_and_exits_130(folder: Path, batch: int) -> None:
@@ -184,6 +194,7 @@ def test_sigint_saves_the_last_model_and_exits_130(folder: Path, batch: int) -> 
     )
     proc = subprocess.Popen(
         [
+            *DEFAULT_SIGINT,
             nnf_executable(),
             "train",
             "e2e.toml",
