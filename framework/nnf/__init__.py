@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from .registry import get_layer, list_layers, register_layer
     from .training import History
     from .tutorial import predict, train
-    from .visual import report
+    from .visual.report import report
 
 
 def __getattr__(name: str) -> Any:
