@@ -74,7 +74,7 @@ def decode_tensor(record: Any, path: str) -> np.ndarray:
     array = np.frombuffer(data, dtype=dtype).reshape(shape)
     if dtype_name == "bool" and data.strip(b"\x00\x01"):
         # NumPy would accept any byte as a bool; only 0 and 1 are valid.
-        if np.frombuffer(data, dtype=np.uint8).max() > 1:
+        if np.any(np.frombuffer(data, dtype=np.uint8) > 1):
             raise ModelFormatError(f"tensor {path} is bool but holds bytes other than 0 and 1")
     return array
 
