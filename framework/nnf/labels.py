@@ -190,8 +190,8 @@ def _class_indices(
             f"targets shaped (N, {', '.join(map(str, out_shape))}))"
         )
     labels = y.astype(np.int64)
-    top = int(labels.max()) if labels.size else -1
-    if labels.size and labels.min() < 0:
+    top = int(np.max(labels)) if labels.size else -1
+    if labels.size and np.min(labels) < 0:
         raise ShapeError(f"{what} holds negative class labels; classes are numbered 0..{k - 1}")
     if top >= k:
         raise ShapeError(

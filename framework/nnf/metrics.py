@@ -78,7 +78,7 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -
     y = np.asarray(y_true).reshape(-1).astype(np.intp)
     p = _predicted(y_pred).reshape(-1).astype(np.intp)
     if num_classes is None:
-        num_classes = int(max(y.max(initial=-1), p.max(initial=-1))) + 1
+        num_classes = int(max(np.max(y, initial=-1), np.max(p, initial=-1))) + 1
         if np.ndim(y_pred) == 2:
             num_classes = max(num_classes, np.shape(y_pred)[1])
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -241,7 +241,7 @@ def classification_report(
     confusion matrix, as plain data (what ``nnf evaluate`` prints)."""
     s = class_scores(scores)
     y = np.asarray(y_true).reshape(-1).astype(np.int64)
-    k = max(s.shape[1], int(y.max(initial=-1)) + 1, len(class_names or ()))
+    k = max(s.shape[1], int(np.max(y, initial=-1)) + 1, len(class_names or ()))
     names = [str(n) for n in (class_names or ())] + [
         str(i) for i in range(len(class_names or ()), k)
     ]

@@ -127,7 +127,10 @@ def load_npy_pair(
     name: str | None = None,
 ) -> Dataset:
     """A Dataset from ``.npy`` files: samples ``x`` (N, ...) and labels or targets ``y``."""
-    arrays = {"x_train": _read_npy(Path(x_path)), "y_train": _read_npy(Path(y_path))}
+    arrays: dict[str, Any] = {
+        "x_train": _read_npy(Path(x_path)),
+        "y_train": _read_npy(Path(y_path)),
+    }
     if (x_test_path is None) != (y_test_path is None):
         raise DataError("give both x_test and y_test .npy files, or neither")
     if x_test_path is not None and y_test_path is not None:
@@ -139,8 +142,8 @@ def load_npy_pair(
         lookup = {c: i for i, c in enumerate(classes)}
         for k in [k for k in arrays if k[0] == "y"]:
             arrays[k] = np.asarray([lookup[str(v)] for v in arrays[k]], dtype=np.int64)
-        return Dataset(label, class_names=classes, **arrays)  # type: ignore[arg-type]
-    return Dataset(label, **arrays)  # type: ignore[arg-type]
+        return Dataset(label, class_names=classes, **arrays)
+    return Dataset(label, **arrays)
 
 
 def load_npy_folder(folder: str | os.PathLike[str], name: str | None = None) -> Dataset:
