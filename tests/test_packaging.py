@@ -57,6 +57,24 @@ def test_the_install_hints_themselves():
     assert PLOT == f"pip install '{DIST}[plot]'"
 
 
+@pytest.mark.parametrize("recorded", ["nnf", DIST])  # before and after the rename
+def test_a_missing_built_in_layer_asks_for_our_distribution(recorded: str):
+    import msgpack
+    import nnf
+    from nnf.errors import ModelFormatError
+    from nnf.io.encode import pack_chunks
+    from nnf.layers import Dense
+
+    model = nnf.Sequential([Dense(output_size=2)], input_shape=(3,)).build(seed=0)
+    doc = msgpack.unpackb(model.to_bytes(), raw=False)
+    doc.pop("sha256")
+    # As written by a newer nnf with a layer this one lacks.
+    doc["model"]["layers"][0]["key"] = "nnf.Future.v1"
+    doc["writer"]["plugins"] = {"nnf.Future.v1": {"dist": recorded, "version": "9.0.0"}}
+    with pytest.raises(ModelFormatError, match=rf"pip install '{DIST}>=9\.0\.0'"):
+        nnf.loads(b"".join(pack_chunks(doc)))
+
+
 def guide_package(folder: Path) -> Path:
     """docs/plugins.md's package (pyproject.toml and layer), written out as the guide says."""
     page = (ROOT / "docs" / "plugins.md").read_text()

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, PluginLoadError
 from ..layer import Layer, deferred_build
-from ..registry import REGISTRY, SCRIPT_DIST
+from ..registry import BUILTIN_DIST, REGISTRY, SCRIPT_DIST, canonical_dist
 from .decode import LayerRecord, ModelFile, Plugin
 
 
@@ -53,6 +53,12 @@ class BudgetRNG(np.random.Generator):
         return super().random(size, *args, **kwargs)
 
 
+def _to_install(dist: str) -> str:
+    """The distribution to pip install: files written before nnf's distribution was renamed
+    record its own layers as ``nnf``, which on the package index is an unrelated project."""
+    return BUILTIN_DIST if canonical_dist(dist) == "nnf" else dist
+
+
 def layer_class(rec: LayerRecord, plugin: Plugin, index: int) -> type[Layer]:
     """The installed class for ``rec.key``; a missing plugin names its distribution."""
     where = f"layer {index} {rec.name!r}" if index >= 0 else "a layer nested in another"
@@ -62,8 +68,9 @@ def layer_class(rec: LayerRecord, plugin: Plugin, index: int) -> type[Layer]:
                 f"{where} has type {rec.key!r}, which a script registered when the file was "
                 "saved: define that class and register it with nnf.register_layer before loading"
             )
-        need = f"{plugin.dist} {plugin.version}" if plugin.version else plugin.dist
-        spec = f"{plugin.dist}>={plugin.version}" if plugin.version else plugin.dist
+        dist = _to_install(plugin.dist)
+        need = f"{dist} {plugin.version}" if plugin.version else dist
+        spec = f"{dist}>={plugin.version}" if plugin.version else dist
         raise ModelFormatError(
             f"layer {rec.key!r} needs the plugin distribution {need}, which is not installed: "
             f"pip install '{spec}'"
@@ -113,7 +120,8 @@ def _saved_arrays(mf: ModelFile, rec: LayerRecord, cls: type[Layer], index: int)
         if rec.version > cls.version:
             plugin = mf.plugins[rec.key]
             hint = f"; it was saved by {plugin.dist} {plugin.version or ''}".rstrip()
-            hint += f": pip install '{plugin.dist}>={plugin.version}'" if plugin.version else ""
+            dist = _to_install(plugin.dist)
+            hint += f": pip install '{dist}>={plugin.version}'" if plugin.version else ""
         raise ModelFormatError(
             f"layer {index} {rec.name!r}: {rec.key} version {cls.version} cannot read arrays "
             f"saved by layer version {rec.version} ({type(exc).__name__}: {str(exc)[:160]}){hint}"
