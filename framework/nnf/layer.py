@@ -447,11 +447,10 @@ class Layer:
     # ------------------------------------------------------------ configuration
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-safe: ``type(self).from_config(cfg)`` rebuilds it."""
-        if not attrs.has(type(self)):
+        cls = type(self)
+        if not attrs.has(cls):
             return {}
-        return {
-            f.name: _json_safe(getattr(self, f.name)) for f in attrs.fields(type(self)) if f.init
-        }
+        return {f.name: _json_safe(getattr(self, f.name)) for f in attrs.fields(cls) if f.init}
 
     @classmethod
     def config_fields(cls) -> tuple[str, ...]:

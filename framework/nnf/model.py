@@ -117,7 +117,7 @@ class Sequential:
             raise NotBuiltError(
                 "the model's input shape is unknown: pass input_shape to Sequential(...) or build()"
             )
-        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        self.seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2**63))
         rng = rng if rng is not None else np.random.default_rng(self.seed)
         self.input_shape = shape
         for i, layer in enumerate(self.layers):

@@ -98,7 +98,7 @@ class Convolution:
                 if xp is not None:
                     cols = self.block_columns(xp, a, b)
                 else:  # border zero: only the interior of the buffer is ever written
-                    shape = geo.padded_shape(max(SUB_BATCH, step))
+                    shape: tuple[int, ...] = geo.padded_shape(max(SUB_BATCH, step))
                     block = self._buffer("padded_block", shape, batch.dtype)[: b - a]
                     cols = self.block_columns(geo.pad(batch[a:b], out=block), 0, b - a)
                 if self.batch_major:  # (B, C*k*k, L) -> (B, D, L), already sample-major
