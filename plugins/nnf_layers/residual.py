@@ -276,7 +276,7 @@ class Residual(Layer):
         for layer in self.sublayers():
             layer.forget()
 
-    @property  # type: ignore[override]
+    @property
     def rng(self) -> np.random.Generator | None:
         return self.__dict__.get("_rng")
 
