@@ -17,6 +17,7 @@ import numpy as np
 
 SEED = 1234
 TORCH_SIDES = ("torch1", "torch2")
+ONNX_SIDE = "onnxrt"  # ONNX Runtime (CPU, default threads) running nnf's own export
 
 
 # ----------------------------------------------------------------------- FLOP counts
@@ -44,6 +45,15 @@ RESNET_TRAIN_FLOPS = 3 * 2 * RESNET_MACS
 TUTORIAL_TRAIN_FLOPS = 3 * 2 * TUTORIAL_CNN_MACS
 LENET_TRAIN_FLOPS = 3 * 2 * LENET_MACS
 LENET_INFER_FLOPS = 2 * LENET_MACS
+CIFAR_MACS = (
+    conv_macs(3, 32, 3, 32, 32)
+    + conv_macs(32, 64, 3, 16, 16)
+    + conv_macs(64, 64, 3, 8, 8)
+    + 1024 * 256
+    + 256 * 10
+)
+CIFAR_TRAIN_FLOPS = 3 * 2 * CIFAR_MACS
+CIFAR_INFER_FLOPS = 2 * CIFAR_MACS
 
 
 @dataclass
@@ -87,8 +97,11 @@ def _side_setup(side: str) -> None:
     """Import what the side needs before any timing (torch threads are set here)."""
     if side in TORCH_SIDES:
         _torch().set_threads(int(side[-1]))
-    elif side.startswith("nnf"):
+    elif side.startswith("nnf") or side == ONNX_SIDE:
         import nnf_side  # noqa: F401
+
+        if side == ONNX_SIDE:
+            import onnxruntime  # noqa: F401
     elif side == "tutorial":
         import tutorial_reference  # noqa: F401
 
@@ -207,6 +220,10 @@ def _d_prepare(side: str, d: Any, p: dict[str, Any]) -> Any:
         import nnf_side
 
         return nnf_side.lenet5(SEED), x
+    if side == ONNX_SIDE:
+        import nnf_side
+
+        return nnf_side.onnx_session(nnf_side.lenet5(SEED)), x
     return _torch().new_lenet(SEED), x
 
 
@@ -219,9 +236,56 @@ def _d_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
             import nnf_side
 
             out = nnf_side.predict(model, x, bs)
+        elif side == ONNX_SIDE:
+            import nnf_side
+
+            out = nnf_side.onnx_predict(model, x, bs)
         else:
             out = _torch().predict(model, x, bs)
     return {"items": passes * len(x), "checksum": float(out[:, 0].sum())}
+
+
+# ------------------------------------------------ (g) CIFAR-sized training, inference
+def _g_setup(side: str) -> Any:
+    _side_setup(side)
+    return data.cifar_sized(4096, seed=SEED)
+
+
+def _g_prepare(side: str, d: Any, p: dict[str, Any]) -> Any:
+    x, y = d
+    n = min(p.get("limit", p["images"]), len(x))
+    x, y = x[:n], y[:n]
+    if side.startswith("nnf"):
+        import nnf_side
+
+        return nnf_side.cifar_sized(SEED), x, y
+    return None, x, y
+
+
+def _g_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
+    model, x, y = st
+    e, lr, bs = p["epochs"], p["lr"], p["batch_size"]
+    if side.startswith("nnf"):
+        import nnf_side
+
+        loss = nnf_side.fit(model, x, y, e, bs, lr, "categorical_crossentropy", SEED, momentum=0.9)
+    else:
+        _, loss = _torch().train_cifar_sized(x, y, e, bs, lr, SEED)
+    return {"items": e * len(x), "loss": float(loss)}
+
+
+def _h_prepare(side: str, d: Any, p: dict[str, Any]) -> Any:
+    x, _ = d
+    x = x[: p.get("limit", p["images"])]
+    if side.startswith("nnf"):
+        import nnf_side
+
+        return nnf_side.cifar_sized(SEED), x
+    if side == ONNX_SIDE:
+        import nnf_side
+
+        return nnf_side.onnx_session(nnf_side.cifar_sized(SEED)), x
+    return _torch().new_cifar_sized(SEED), x
 
 
 # ----------------------------------------------------- (f) Fashion-MNIST, full training
@@ -284,6 +348,7 @@ def _g_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
 
 
 _BOTH = ("nnf", "torch1", "torch2")
+_INFER = (*_BOTH, ONNX_SIDE)
 
 JOBS: dict[str, Job] = {
     job.name: job
@@ -328,7 +393,7 @@ JOBS: dict[str, Job] = {
             "lenet_infer",
             "(d) LeNet-5 inference, batch 256",
             "images",
-            _BOTH,
+            _INFER,
             LENET_INFER_FLOPS,
             {"epochs": 3, "batch_size": 256},
             {"epochs": 1, "batch_size": 256},
@@ -375,6 +440,30 @@ JOBS: dict[str, Job] = {
             _d_work,
             variants=[{"images": n} for n in (1000, 10000, 60000)],
             kind="scaling",
+        ),
+        Job(
+            "cifar_train",
+            "(g) CIFAR-sized training, float32, batch 64, SGD momentum 0.9",
+            "images",
+            _BOTH,
+            CIFAR_TRAIN_FLOPS,
+            {"images": 4096, "epochs": 1, "lr": 0.01, "batch_size": 64},
+            {"images": 1024, "epochs": 1, "lr": 0.01, "batch_size": 64},
+            _g_setup,
+            _g_prepare,
+            _g_work,
+        ),
+        Job(
+            "cifar_infer",
+            "(h) CIFAR-sized inference, batch 256",
+            "images",
+            _INFER,
+            CIFAR_INFER_FLOPS,
+            {"images": 4096, "epochs": 1, "batch_size": 256},
+            {"images": 1024, "epochs": 1, "batch_size": 256},
+            _g_setup,
+            _h_prepare,
+            _d_work,
         ),
         Job(
             "fashion",

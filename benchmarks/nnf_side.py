@@ -121,6 +121,24 @@ def fit_resnet(
     return float(history["loss"][-1])
 
 
+def cifar_sized(seed: int, dtype: str = "float32") -> nnf.Sequential:
+    """The CIFAR-sized net: 3x32x32, three 3x3 "same" convolutions of 32/64/64 channels with
+    a bias per channel, each followed by ReLU and a 2x2 max pool, Dense 256, Dense 10."""
+    from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
+
+    layers: list[Any] = []
+    for depth in (32, 64, 64):
+        layers += [
+            Convolutional(kernel_size=3, depth=depth, padding="same", bias="channel", init="he"),
+            ReLU(),
+            MaxPool2D(2),
+        ]
+    layers += [Flatten(), Dense(output_size=256, init="he"), ReLU(), Dense(output_size=10)]
+    layers.append(Softmax())
+    model = nnf.Sequential(layers, input_shape=(3, 32, 32), dtype=dtype)
+    return model.build(seed=seed)
+
+
 def fit(
     model: nnf.Sequential,
     x: np.ndarray,
@@ -130,14 +148,17 @@ def fit(
     lr: float,
     loss: str,
     seed: int,
+    momentum: float = 0.0,
 ) -> float:
-    """``Sequential.fit`` with plain SGD; returns the last epoch's mean loss."""
+    """``Sequential.fit`` with SGD (``momentum``); returns the last epoch's mean loss."""
+    from nnf.optimizers import SGD
+
     history = model.fit(
         x,
         y,
         epochs=epochs,
         batch_size=batch_size,
-        optimizer="sgd",
+        optimizer=SGD(momentum=momentum) if momentum else "sgd",
         learning_rate=lr,
         loss=loss,
         seed=seed,
@@ -148,6 +169,29 @@ def fit(
 
 def predict(model: nnf.Sequential, x: np.ndarray, batch_size: int) -> np.ndarray:
     return model.predict(x, batch_size=batch_size)
+
+
+def onnx_session(model: nnf.Sequential) -> Any:
+    """An ONNX Runtime CPU session running nnf's own export of ``model`` (default threads)."""
+    import onnxruntime
+    from nnf.export import to_onnx
+
+    proto = to_onnx(model)
+    return onnxruntime.InferenceSession(
+        proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+
+
+def onnx_predict(session: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The session's outputs for ``x``, ``batch_size`` images at a time, into one array."""
+    out = None
+    for b in range(0, len(x), batch_size):
+        part = session.run(["output"], {"input": x[b : b + batch_size]})[0]
+        if out is None:
+            out = np.empty((len(x), *part.shape[1:]), dtype=part.dtype)
+        out[b : b + len(part)] = part
+    assert out is not None
+    return out
 
 
 def accuracy(model: nnf.Sequential, x: np.ndarray, y: np.ndarray) -> float:

@@ -25,7 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jobs
 
-ALIASES = {"a": "tutorial_sgd", "b": "tutorial_batch32", "c": "lenet_train", "d": "lenet_infer"}
+ALIASES = {
+    "a": "tutorial_sgd",
+    "b": "tutorial_batch32",
+    "c": "lenet_train",
+    "d": "lenet_infer",
+    "g": "cifar_train",
+    "h": "cifar_infer",
+}
 
 
 class Timers:

@@ -12,6 +12,7 @@ SIDE_NAMES = {
     "tutorial": "tutorial code",
     "torch1": "torch 1 thr",
     "torch2": "torch 2 thr",
+    "onnxrt": "ONNX Runtime",
 }
 
 
@@ -77,14 +78,16 @@ def _unavailable(result: dict[str, Any], side: str) -> str:
 
 def throughput_table(results: list[dict[str, Any]], gemm: float) -> str:
     """One row per job: throughput of each side, nnf's ratios, nnf's share of GEMM speed."""
-    sides = ["nnf", "nnf1", "nnfbase", "tutorial", "torch1", "torch2"]
+    sides = ["nnf", "nnf1", "nnfbase", "tutorial", "torch1", "torch2", "onnxrt"]
     used = [s for s in sides if any(s in r["sides"] for r in results)]
     has_tutorial = "tutorial" in used
     has_base = "nnfbase" in used
     has_torch = any(s in used for s in ("torch1", "torch2"))
+    has_onnx = "onnxrt" in used
     header = ["job (items/s)", *(SIDE_NAMES[s] for s in used)]
     header += ["nnf / baseline"] * has_base
     header += ["nnf / tutorial"] * has_tutorial + ["nnf / best torch"] * has_torch
+    header += ["nnf / ONNX Runtime"] * has_onnx
     header += ["nnf GFLOP/s (% of GEMM)"]
     rows = []
     for r in results:
@@ -106,6 +109,9 @@ def throughput_table(results: list[dict[str, Any]], gemm: float) -> str:
         best = [max(a, b) for a, b in zip(t1, t2)] if t1 and t2 else (t1 or t2)
         if has_torch:
             row.append(fmt_ratio(round_ratios(nnf, best)) if nnf and best else "—")
+        if has_onnx:
+            ort = rates.get("onnxrt", [])
+            row.append(fmt_ratio(round_ratios(nnf, ort)) if nnf and ort else "")
         if nnf:
             gflops = statistics.median(nnf) * r["flops_per_item"] / 1e9
             row.append(f"{gflops:.1f} ({gflops / gemm * 100:.1f}%)")

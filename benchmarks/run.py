@@ -35,7 +35,9 @@ ALIASES = {
     "d": ["lenet_infer"],
     "e": ["scale_batch", "scale_predict"],
     "f": ["fashion"],
-    "r": ["resnet_train"],  # issue 19; g and h are the CIFAR jobs of issue 15
+    "g": ["cifar_train"],
+    "h": ["cifar_infer"],
+    "r": ["resnet_train"],  # issue 19
 }
 PAUSE = 0.2  # seconds between runs, so that idle BLAS/OpenMP threads of the last run sleep
 

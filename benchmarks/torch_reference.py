@@ -122,6 +122,17 @@ def train_resnet(
     return total
 
 
+def cifar_sized() -> nn.Module:
+    """3x32x32: three 3x3 same convolutions 32/64/64 (bias), ReLU, 2x2 max pools, 256, 10."""
+    layers: list[nn.Module] = []
+    c_in = 3
+    for depth in (32, 64, 64):
+        layers += [nn.Conv2d(c_in, depth, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        c_in = depth
+    layers += [nn.Flatten(), nn.Linear(64 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, 10)]
+    return nn.Sequential(*layers)
+
+
 def train_per_sample(x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int) -> float:
     """The tutorial's loop in torch: one sample per SGD step, mean BCE. Returns the last loss."""
     torch.manual_seed(seed)
@@ -153,9 +164,10 @@ def _fit(
     batch_size: int,
     lr: float,
     seed: int,
+    momentum: float = 0.0,
 ) -> float:
     """Mini-batch SGD over shuffled batches gathered with NumPy (as nnf's fit does)."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     rng = np.random.default_rng(seed)
     total = 0.0
     for _ in range(epochs):
@@ -191,6 +203,21 @@ def train_lenet(
     model = lenet5()
     loss = _fit(model, nn.CrossEntropyLoss(), x, y, epochs, batch_size, lr, seed)
     return model, loss
+
+
+def train_cifar_sized(
+    x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float, seed: int
+) -> tuple[nn.Module, float]:
+    """The CIFAR-sized net, softmax cross-entropy, SGD with momentum 0.9; (model, loss)."""
+    torch.manual_seed(seed)
+    model = cifar_sized()
+    loss = _fit(model, nn.CrossEntropyLoss(), x, y, epochs, batch_size, lr, seed, momentum=0.9)
+    return model, loss
+
+
+def new_cifar_sized(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return cifar_sized().eval()
 
 
 def new_lenet(seed: int) -> nn.Module:
