@@ -18,14 +18,14 @@ from nnf import Sequential, parallel
 from nnf.errors import ConfigError, TrainingError
 from nnf.layer import Layer
 from nnf.layers import Convolutional, Dense, Dropout, Flatten, MaxPool2D, ReLU, Softmax
-from nnf.parallel import blas, threads, workers
-from nnf.parallel.host import MIN_PART, PARAMS_PER_SAMPLE, min_part
+from nnf.parallel import blas, host, threads, workers
+from nnf.parallel.host import MIN_PART, PARAMS_PER_SAMPLE, core_split, min_part
 from nnf.parallel.replicas import Replicas
 from nnf.parallel.workers import ProcessReplicas
 
 CPUS = min(2, os.cpu_count() or 1)
-# What nnf defaults to: the CPUs this process may use (fewer under `taskset -c 0`).
-USABLE = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else CPUS)
+# What nnf defaults to: every CPU this process may use (fewer under `taskset -c 0`).
+USABLE = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @pytest.fixture
@@ -89,6 +89,43 @@ def test_bad_thread_setting_is_a_config_error(raw: str, monkeypatch, use_threads
     monkeypatch.setenv("NNF_NUM_THREADS", raw)
     with pytest.raises(ConfigError, match="NNF_NUM_THREADS"):
         threads.thread_count()
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 8, 64])
+def test_nnf_uses_every_usable_cpu_by_default(cpus: int, monkeypatch, use_threads) -> None:
+    use_threads(None)
+    monkeypatch.delenv("NNF_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_usable_cpus", lambda: cpus)
+    assert threads.thread_count() == cpus
+
+
+@pytest.mark.parametrize(
+    ("cores", "batch", "least", "expected"),
+    [
+        (1, 64, 16, (1, 0)),  # one core: nothing to split
+        (2, 64, 16, (2, 0)),  # this host: two parts of 32
+        (2, 16, 16, (1, 0)),  # a part would be under `least`: unsplit, BLAS gets the cores
+        (8, 64, 16, (4, 4)),  # parts of at least 16 samples: 4 cores left idle
+        (8, 256, 16, (8, 0)),
+        (64, 64, 16, (4, 60)),
+        (64, 1024, 16, (64, 0)),
+        (64, 4096, 16, (64, 0)),  # never more parts than cores
+        (64, 31, 16, (1, 0)),
+    ],
+)
+def test_core_split_divides_fake_core_counts(cores, batch, least, expected) -> None:
+    assert core_split(cores, batch, least) == expected
+    parts, idle = expected
+    assert parts == 1 or parts + idle == cores  # a split accounts for every core
+    assert core_split(cores, batch, least, can_split=False) == (1, 0)
+
+
+@pytest.mark.parametrize(("cores", "batch", "parts"), [(8, 64, 4), (64, 256, 16), (3, 64, 3)])
+def test_split_parts_follows_the_core_count(cores, batch, parts, monkeypatch, use_threads) -> None:
+    use_threads(cores)
+    model = Sequential([Flatten(), Dense(output_size=3)], input_shape=(1, 4, 4)).build(seed=0)
+    assert min_part(model.layers) == MIN_PART
+    assert host.split_parts(model.layers, batch) == parts
 
 
 def test_thread_setting_from_the_environment(monkeypatch, use_threads) -> None:

@@ -39,12 +39,30 @@ def splittable(layers: Sequence[Layer]) -> bool:
     return bool(layers) and all(type(layer).samples_independent for layer in layers)
 
 
+def core_split(cores: int, batch_size: int, least: int, can_split: bool = True) -> tuple[int, int]:
+    """How ``cores`` are divided for batches of ``batch_size``: ``(parts, idle)``, the parts
+    of the batch split (one core each, BLAS on one thread inside them: OpenBLAS's threads
+    and ours fought for the cores, 2x slower) and the cores left idle by it.
+
+    Whole batches split first (a part of ``least`` samples or more keeps each core's GEMMs
+    large enough to pay for copying and summing the weights); a batch too small to split
+    over every core leaves the rest idle rather than handing BLAS a thread count that every
+    part's BLAS calls would share (OpenBLAS's thread pool is one per process). Unsplit
+    (``parts == 1``), nnf does not limit BLAS, which then uses every core by itself.
+    E.g. 64 cores, batch 64, LeNet-5 (least 16): 4 parts, 60 idle; batch 1024: 64 parts.
+    """
+    if cores < 2 or not can_split:
+        return 1, 0
+    parts = max(1, min(cores, batch_size // max(1, least)))
+    return (1, 0) if parts < 2 else (parts, cores - parts)
+
+
 def split_parts(layers: Sequence[Layer], batch_size: int) -> int:
     """How many parts batches of ``batch_size`` may be split into (1: none), before BLAS is
-    taken into account (``threads.parallel_section``)."""
+    taken into account (``threads.parallel_section``): ``core_split`` of nnf's threads."""
     if threads.thread_count() < 2 or not splittable(layers):
         return 1
-    return min(threads.thread_count(), batch_size // min_part(layers))
+    return core_split(threads.thread_count(), batch_size, min_part(layers))[0]
 
 
 def split_runtime(layers: Sequence[Layer], parts: int, batch_size: int, processes: bool) -> Runtime:

@@ -16,8 +16,9 @@ so threads are used only while BLAS runs on one thread: when ``OPENBLAS_NUM_THRE
 which sets OpenBLAS to one thread for its duration when neither variable is set.
 
 ``NNF_NUM_THREADS`` sets the number of threads (read once); 1 turns all of this off.
-Default: two, or one if the process may only run on one CPU (affinity mask): two is what
-was measured (benchmarks/README.md).
+Default: every CPU the process may run on (its affinity mask, so ``taskset`` and container
+CPU sets count); how a batch uses them is
+``host.core_split`` (benchmarks/README.md, "Every core").
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _pool_lock = threading.Lock()  # creating, submitting to and stopping the pool
 
 
 def thread_count() -> int:
-    """Threads nnf may use: ``NNF_NUM_THREADS``, else ``min(2, usable CPUs)``."""
+    """Threads nnf may use: ``NNF_NUM_THREADS``, else ``default_count()``."""
     global _threads
     if _threads is None:
         raw = os.environ.get("NNF_NUM_THREADS", "").strip()
@@ -55,8 +56,14 @@ def thread_count() -> int:
                 raise ConfigError(f"NNF_NUM_THREADS must be a positive integer, got {raw!r}")
             _threads = int(raw)
         else:
-            _threads = min(2, _usable_cpus())
+            _threads = default_count(_usable_cpus())
     return _threads
+
+
+def default_count(cpus: int) -> int:
+    """nnf's threads on ``cpus`` usable CPUs without ``NNF_NUM_THREADS``: all of them (a
+    batch split then takes as many as its size allows: ``host.core_split``)."""
+    return max(1, cpus)
 
 
 def _usable_cpus() -> int:
