@@ -65,6 +65,8 @@ def instrument(layers: list[Any], timers: Timers) -> None:
         label = f"{i} {type(layer).__name__}"
         layer.forward = timers.wrap(label, "forward", layer.forward)
         layer.backward = timers.wrap(label, "backward", layer.backward)
+        if hasattr(layer, "backward_parameters"):  # the first layer's backward (no dL/dx)
+            layer.backward_parameters = timers.wrap(label, "backward", layer.backward_parameters)
 
 
 def _layers_of(state: Any) -> list[Any]:

@@ -282,6 +282,45 @@ def test_column_blocks_smaller_than_gradient_blocks_match_correlate2d_and_gradie
     check_gradients(layer, x, training=training)
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(("stride", "padding"), [(1, "same"), (1, "valid"), (2, "same")])
+def test_long_layout_columns_bounded_in_bytes_match_correlate2d_and_gradients_check(
+    monkeypatch: pytest.MonkeyPatch, training: bool, stride: int, padding: str
+) -> None:
+    # columns of at most 2 samples (COLUMN_BYTES) inside gradient blocks of 5 (SUB_BATCH):
+    # 7 samples give column blocks 0-2, 2-4, 4-5 | 5-7, 7; stride 2's per-sample input
+    # gradient columns come in the same parts
+    monkeypatch.setattr(convolution, "SUB_BATCH", 5)
+    layer = conv64((2, 7, 6), 3, 3, stride=stride, padding=padding, bias="channel")
+    layer._plan.batch_major = False
+    plan = layer._plan
+    monkeypatch.setattr(convolution, "COLUMN_BYTES", 3 * plan.column_bytes() - 1)
+    assert plan.column_capacity() == 2 and plan.block_size(7) == 2
+    x = np.random.default_rng(15).standard_normal((7, 2, 7, 6))
+    y = layer.forward(x, training=training)
+    np.testing.assert_allclose(y, reference(x, layer), rtol=1e-12, atol=1e-12)
+    check_gradients(layer, x, training=training)
+    held = plan.workspace.arrays
+    for name in ("cols", "grad_cols"):
+        if name in held:
+            assert held[name].nbytes <= 2 * plan.column_bytes()
+
+
+def test_a_wide_layer_on_large_images_holds_columns_of_few_samples() -> None:
+    # 64 channels, 3x3, 64x64 in float32: 9.7 MB of columns per sample, one sample at a time
+    # (not SUB_BATCH = 16 samples, 155 MB); the forward of 3 samples stays correct
+    layer = Convolutional(kernel_size=3, depth=4, padding="same", bias="channel")
+    layer.build((64, 64, 64), np.random.default_rng(0), "float32")
+    plan = layer._plan
+    assert not plan.batch_major and plan.column_bytes() > convolution.COLUMN_BYTES
+    assert plan.column_capacity() == 1 and plan.block_size(256) == 1
+    x = np.random.default_rng(16).standard_normal((3, 64, 64, 64)).astype(np.float32)
+    y = layer.forward(x, training=True)
+    np.testing.assert_allclose(y, reference(x, layer), rtol=1e-4, atol=1e-4)
+    layer.backward(np.ones_like(y))
+    assert plan.workspace.arrays["cols"].nbytes == plan.column_bytes()
+
+
 @pytest.mark.parametrize("offsets", [1, 2, 4, 9])
 def test_input_gradient_products_in_parts_of_kernel_offsets_gradients_check(
     monkeypatch: pytest.MonkeyPatch, offsets: int

@@ -37,6 +37,12 @@ SUB_BATCH = 16  # most samples per im2col block: work buffers stay small
 # inference on two threads lost to the extra calls (benchmarks/README.md).
 BLOCK_BYTES = 512 * 1024
 BATCH_MAJOR_MAX = 32  # C*k*k up to which the batch-major layout is used
+# Most bytes of im2col columns (long layout) or per-sample input-gradient columns held at a
+# time per thread: a block has fewer than SUB_BATCH samples when theirs would exceed it, so a
+# wide layer on large images (64 channels, 3x3, 64x64: 9.7 MB of columns per sample) holds one
+# sample's columns, not SUB_BATCH samples' (155 MB). CIFAR-sized layers (at most 5.3 MB a
+# block of 16) and LeNet-5's are not affected.
+COLUMN_BYTES = 8 * 1024 * 1024
 # Bytes of input-gradient products made at a time (``_input_gradient_grid``): at LeNet-5's
 # conv2, 3 kernel offsets of a 16-sample block, which measured fastest (1 to 25 tried).
 GRID_BYTES = 256 * 1024
@@ -117,13 +123,24 @@ class Convolution:
         last_cols = threads.map_groups(run, n, step)[-1]
         return y, Saved(batch, xp, last_cols if n <= step else None)
 
+    def column_bytes(self) -> int:
+        """Bytes of one sample's im2col columns."""
+        geo = self.geo
+        return geo.channels * geo.k**2 * geo.length * self.dtype.itemsize
+
+    def column_capacity(self) -> int:
+        """Samples whose columns a thread holds at a time: SUB_BATCH, fewer in the long layout
+        when they would take more than COLUMN_BYTES (at least one)."""
+        if self.batch_major:  # C*k*k <= BATCH_MAJOR_MAX: columns small (and BLOCK_BYTES)
+            return SUB_BATCH
+        return max(1, min(SUB_BATCH, COLUMN_BYTES // self.column_bytes()))
+
     def block_size(self, n: int, training: bool = True) -> int:
         """Samples per im2col block for a batch of ``n`` (at least 1: an empty batch runs no
         block)."""
         if not (training and self.batch_major):  # see BLOCK_BYTES
-            return max(1, min(n, SUB_BATCH))
-        geo = self.geo
-        per_sample = geo.channels * geo.k**2 * geo.length * self.dtype.itemsize
+            return max(1, min(n, self.column_capacity()))
+        per_sample = self.column_bytes()
         largest = max(1, min(n, SUB_BATCH, BLOCK_BYTES // per_sample))
         return -(-n // -(-n // largest)) if n else 1  # even blocks: 16 -> 4 x 4, not 5+5+5+1
 
@@ -131,12 +148,12 @@ class Convolution:
         """im2col of samples ``a:b`` of the padded batch ``xp`` into this thread's buffer:
         (b-a, C*k*k, L) batch-major or (C*k*k, (b-a)*L) long (see ``im2col``).
 
-        The buffer holds SUB_BATCH samples (or the block, if larger), whatever the block size
-        of the call, so it is not reallocated between forward and backward.
+        The buffer holds ``column_capacity()`` samples (or the block, if larger), whatever the
+        block size of the call, so it is not reallocated between forward and backward.
         """
         geo = self.geo
         rows = geo.channels * geo.k**2
-        step = max(SUB_BATCH, b - a)
+        step = max(self.column_capacity(), b - a)
         if self.batch_major:
             cols = self._buffer("cols", (step, rows, geo.length), xp.dtype)[: b - a]
             return geo.im2col_batched(xp[a:b], cols)
@@ -194,10 +211,15 @@ class Convolution:
                         per_sample = matrix  # (B, D, L)
                     else:
                         per_sample = matrix.reshape(d, b - a, length).transpose(1, 0, 2)
-                    shape = (step, transposed.shape[0], length)
-                    d_cols = self._buffer("grad_cols", shape, g.dtype)[: b - a]
-                    np.matmul(transposed, per_sample, out=d_cols)
-                    geo.col2im_batched(d_cols, out=dxp[a:b])
+                    # in parts of column_capacity() samples: (C*k*k, L) per sample is as large
+                    # as its im2col columns
+                    chunk = min(step, self.column_capacity())
+                    shape = (chunk, transposed.shape[0], length)
+                    for c in range(0, b - a, chunk):
+                        e = min(c + chunk, b - a)
+                        d_cols = self._buffer("grad_cols", shape, g.dtype)[: e - c]
+                        np.matmul(transposed, per_sample[c:e], out=d_cols)
+                        geo.col2im_batched(d_cols, out=dxp[a + c : a + e])
             return total
 
         # summed in group order, so the result does not depend on which thread finished first
