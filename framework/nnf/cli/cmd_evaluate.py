@@ -51,7 +51,6 @@ def evaluate(
     from .. import metrics
     from ..losses import default_loss, get_loss
     from . import data as fitdata
-    from .errors import CommandError
     from .models import load_model
     from .output import Console
     from .runinfo import read_run
@@ -59,21 +58,15 @@ def evaluate(
     console = Console(quiet=quiet, json_mode=as_json)
     model = load_model(model_path)
     run = read_run(model)
-    saved = run.get("config") or {}
-    source = data or saved.get("data") or "mnist-small"
-    dataset = fitdata.load_dataset(
-        source,
+    dataset, source, x_raw, y_raw = fitdata.scored_split(
         model,
+        data,
+        split,
         data_dir=data_dir,
         download=not no_download,
         progress=not quiet,
         label=label_column,
         resize=resize,
-    )
-    if split == "test" and not dataset.has_test:
-        raise CommandError(f"{dataset.name} has no test split; use --split train")
-    x_raw, y_raw = (
-        (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
     )
     loss = fitdata.loss_name(model.loss or default_loss(model))
     what = f"{source!r}"

@@ -79,7 +79,6 @@ def report(
     from . import data as fitdata
     from .errors import CommandError
     from .output import Console, check_writable
-    from .runinfo import read_run
     from .show_support import require_matplotlib
 
     console = Console(quiet=quiet)
@@ -92,24 +91,16 @@ def report(
     model = io.load(model_path)
     history = runs.read_history(runs.metrics_path(model_path)) or runs.history_of(model)
 
-    saved = read_run(model).get("config") or {}
-    source = data or saved.get("data") or "mnist-small"
-    dataset = fitdata.load_dataset(
-        source,
+    dataset, source, x_raw, y_raw = fitdata.scored_split(
         model,
+        data,
+        split,
         data_dir=data_dir,
         download=not no_download,
         progress=not quiet,
         label=label_column,
         resize=resize,
     )
-    if split == "test" and not dataset.has_test:
-        raise CommandError(f"{dataset.name} has no test split; use --split train")
-    x_raw, y_raw = (
-        (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
-    )
-    if x_raw is None or y_raw is None:
-        raise CommandError(f"{dataset.name} has no {split} split to score")
     x_raw, y_raw = x_raw[:max_samples], y_raw[:max_samples]
     if sample >= len(x_raw):
         raise CommandError(f"--sample {sample}: the {split} split has {len(x_raw)} samples")

@@ -49,6 +49,33 @@ def load_dataset(
     )
 
 
+def scored_split(
+    model: Sequential,
+    data: str | None,
+    split: str,
+    data_dir: str | None = None,
+    download: bool = True,
+    progress: bool = True,
+    label: str | None = None,
+    resize: bool = False,
+) -> tuple[Dataset, str, Any, Any]:
+    """``(dataset, source, x, y)``: the ``split`` ("test" or "train") that ``nnf evaluate``
+    and ``nnf report`` score ``model`` on: ``--data``, else the data its run trained on (saved
+    in the model), else the bundled subset."""
+    from .errors import CommandError
+    from .runinfo import read_run
+
+    source = data or (read_run(model).get("config") or {}).get("data") or "mnist-small"
+    dataset = load_dataset(source, model, data_dir, download, progress, label, resize)
+    x, y = (
+        (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
+    )
+    if x is None or y is None:
+        fix = "; use --split train" if split == "test" else ""
+        raise CommandError(f"{dataset.name} has no {split} split{fix}")
+    return dataset, source, x, y
+
+
 def fit_inputs(x: Any, model: Sequential, what: str = "the data") -> np.ndarray:
     """``x`` prepared by ``nnf.inputs.prepare_inputs``; non-numeric data is a usage error."""
     from ..inputs import prepare_inputs
