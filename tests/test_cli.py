@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 from nnf.cli import cli
+from toy_images import make_images
 
 TINY_SPEC = """
 name = "tiny"
@@ -52,15 +53,6 @@ output_size = 3
 [[layers]]
 type = "Softmax"
 """
-
-
-def make_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Class c lights up row block c of an 8x8 image, plus noise: easy to learn."""
-    y = rng.integers(0, 3, size=n).astype(np.uint8)
-    x = rng.integers(0, 60, size=(n, 8, 8)).astype(np.uint8)
-    for i, c in enumerate(y):
-        x[i, 2 * c : 2 * c + 3, :] = 220
-    return x, y
 
 
 @pytest.fixture

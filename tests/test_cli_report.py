@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 from nnf.cli import cli
 from report_checks import assert_not_blank, decode_png, inline_pngs, sections
+from toy_images import make_images
 
 pytest.importorskip("matplotlib")
 
@@ -53,14 +54,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("work")
     rng = np.random.default_rng(0)
 
-    def images(n: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.integers(0, 3, size=n).astype(np.uint8)
-        x = rng.integers(0, 60, size=(n, 8, 8)).astype(np.uint8)
-        for i, c in enumerate(y):
-            x[i, 2 * c : 2 * c + 3, :] = 220
-        return x, y
-
-    (xa, ya), (xb, yb) = images(96), images(30)
+    (xa, ya), (xb, yb) = make_images(96, rng), make_images(30, rng)
     np.savez(work / "tiny.npz", x_train=xa, y_train=ya, x_test=xb, y_test=yb)
     np.save(work / "digits.npy", xb[:4])
     (work / "tiny.toml").write_text(SPEC)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 from nnf.cli import cli
+from toy_images import make_images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,22 +37,13 @@ lr_schedule = { type = "step", step_size = 2, factor = 0.5 }
 """
 
 
-def images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Class c lights up row block c of an 8x8 image, plus noise."""
-    y = rng.integers(0, 3, size=n).astype(np.uint8)
-    x = rng.integers(0, 60, size=(n, 8, 8)).astype(np.uint8)
-    for i, c in enumerate(y):
-        x[i, 2 * c : 2 * c + 3, :] = 220
-    return x, y
-
-
 @pytest.fixture
 def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NNF_CACHE_DIR", str(tmp_path / "cache"))
     rng = np.random.default_rng(0)
-    x, y = images(96, rng)
-    xt, yt = images(30, rng)
+    x, y = make_images(96, rng)
+    xt, yt = make_images(30, rng)
     np.savez(tmp_path / "tiny.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
     (tmp_path / "tiny.toml").write_text(SPEC)
     return tmp_path
@@ -187,7 +179,7 @@ def test_regression_from_the_command_line(work: Path) -> None:
 def write_pngs(root: Path, count: int, size: tuple[int, int] = (8, 8)) -> None:
     image = pytest.importorskip("PIL.Image")
     rng = np.random.default_rng(1)
-    x, y = images(count, rng)
+    x, y = make_images(count, rng)
     names = ["down", "middle", "up"]
     for i, (pixels, label) in enumerate(zip(x, y)):
         folder = root / names[label]

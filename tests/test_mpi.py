@@ -18,6 +18,7 @@ import nnf
 import numpy as np
 import pytest
 from nnf.parallel.mpi import launched_rank, launched_size, shard_bounds
+from toy_images import make_images
 
 HERE = Path(__file__).parent
 WORKER = HERE / "mpi" / "train_worker.py"
@@ -303,11 +304,7 @@ def test_a_rank_killed_mid_epoch_ends_the_job(tmp_path):
 
 
 def _tiny_data(where: Path) -> None:
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, size=96).astype(np.uint8)
-    x = rng.integers(0, 60, size=(96, 8, 8)).astype(np.uint8)
-    for i, c in enumerate(y):
-        x[i, 2 * c : 2 * c + 3, :] = 220
+    x, y = make_images(96, np.random.default_rng(0))
     np.savez(where / "tiny.npz", x_train=x[:72], y_train=y[:72], x_test=x[72:], y_test=y[72:])
 
 
