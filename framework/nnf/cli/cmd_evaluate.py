@@ -7,19 +7,13 @@ from typing import Any
 
 import click
 
-from .options import data_options, json_option, quiet_option
+from .options import data_options, json_option, quiet_option, split_option
 
 
 @click.command(short_help="Loss and metrics (per class, confusion matrix) on a dataset.")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @data_options("Default: the data the model was trained on, else mnist-small.")
-@click.option(
-    "--split",
-    type=click.Choice(["test", "train"]),
-    default="test",
-    show_default=True,
-    help="Which split to score.",
-)
+@split_option
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),

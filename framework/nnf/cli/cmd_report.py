@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import data_options, force_option, quiet_option
+from .options import data_options, force_option, quiet_option, split_option
 
 HELP = """Write an HTML report on a trained model: summary, training curves, metrics,
 confusion matrix, the most confident mistakes, filters and feature maps.
@@ -34,13 +34,7 @@ Examples:
     help="The HTML file. Default: report.html in the run folder (MODEL.report.html for a file).",
 )
 @click.option("--best", is_flag=True, help="Report on the run's best.nnf instead of last.nnf.")
-@click.option(
-    "--split",
-    type=click.Choice(["test", "train"]),
-    default="test",
-    show_default=True,
-    help="Which split to score.",
-)
+@split_option
 @click.option(
     "--sample",
     type=click.IntRange(min=0),

@@ -26,6 +26,17 @@ def force_option(f: F) -> F:
     return click.option("--force", is_flag=True, help="Overwrite existing output files.")(f)
 
 
+def split_option(f: F) -> F:
+    """``--split test|train``: the split of ``--data`` a command scores (``scored_split``)."""
+    return click.option(
+        "--split",
+        type=click.Choice(["test", "train"]),
+        default="test",
+        show_default=True,
+        help="Which split to score.",
+    )(f)
+
+
 def data_options(default_help: str) -> Callable[[F], F]:
     """``--data``, ``--data-dir``, ``--no-download``, ``--label-column`` and ``--resize``."""
 
