@@ -15,7 +15,7 @@ Forward keeps the padded input, not the columns: backward rebuilds each block's 
 which costs less than reading a whole batch of them back from memory (a batch of one block,
 as in the tutorial's per-sample loop, reuses them).
 
-The block loops run as contiguous groups of blocks on the threads ``nnf.threads`` allows,
+The block loops run as contiguous groups of blocks on the threads ``nnf.parallel.threads`` allows,
 each writing its own slice of the output or input gradient; kernel-gradient parts are summed
 in group order (reproducible). Work buffers come from the plan's ``Workspace``: one set per
 thread, so threads sharing a layer never share a buffer.
@@ -24,7 +24,7 @@ thread, so threads sharing a layer never share a buffer.
 from __future__ import annotations
 
 import numpy as np
-from nnf import threads
+from nnf.parallel import threads
 from nnf.workspace import Workspace
 
 from .im2col import Geometry, gram

@@ -2,14 +2,14 @@
 
 Windows are visited as p*p strided views (element (i, j) of every window at once), so a
 2x2 pool is four whole-array operations instead of a Python loop over windows. Blocks of
-``BLOCK`` samples run on the threads ``nnf.threads`` allows, each writing its own slice.
+``BLOCK`` samples run on the threads ``nnf.parallel.threads`` allows, each writing its own slice.
 Reference: ``reference.max_pool`` / ``reference.max_pool_gradient`` (a loop over windows).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from nnf import threads
+from nnf.parallel import threads
 
 BLOCK = 64  # samples per thread block: smaller ones gained nothing at batch 64 (thread handoff)
 
