@@ -320,12 +320,12 @@ def _f_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------- (r) ResNet-style CIFAR network, training
-def _g_setup(side: str) -> Any:
+def _r_setup(side: str) -> Any:
     _side_setup(side)
     return data.cifar_shaped(2048, seed=SEED)
 
 
-def _g_prepare(side: str, d: Any, p: dict[str, Any]) -> Any:
+def _r_prepare(side: str, d: Any, p: dict[str, Any]) -> Any:
     x, y = d
     n = min(p.get("limit", p["images"]), len(x))
     if side.startswith("nnf"):
@@ -335,7 +335,7 @@ def _g_prepare(side: str, d: Any, p: dict[str, Any]) -> Any:
     return None, x[:n], y[:n]
 
 
-def _g_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
+def _r_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
     model, x, y = st
     e, lr, bs = p["epochs"], p["lr"], p["batch_size"]
     if side.startswith("nnf"):
@@ -409,9 +409,9 @@ JOBS: dict[str, Job] = {
             RESNET_TRAIN_FLOPS,
             {"images": 1024, "epochs": 1, "lr": 0.001, "batch_size": 64},
             {"images": 256, "epochs": 1, "lr": 0.001, "batch_size": 64},
-            _g_setup,
-            _g_prepare,
-            _g_work,
+            _r_setup,
+            _r_prepare,
+            _r_work,
         ),
         Job(
             "scale_batch",
