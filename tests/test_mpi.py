@@ -182,23 +182,20 @@ def test_nnf_train_without_mpi4py_under_a_launcher_is_a_one_line_error(tmp_path)
     assert len(lines) == 1 and "rank 0 of 2" in lines[0] and "nnf-framework[mpi]" in lines[0]
 
 
-class FakeComm:
-    """Two ranks seen from rank 0, for the checks that need no MPI: the other rank's
-    gradients equal this one's, and its weight checksum is ``other_crc(own)``."""
+class FakeJob:
+    """Two ranks seen from rank 0 (``nnf.parallel.mpi_job.Job``'s collectives), for the
+    checks that need no MPI: the other rank's gradients equal this one's, and its weight
+    checksum is ``other_crc(own)``."""
+
+    rank, ranks = 0, 2
 
     def __init__(self, other_crc=lambda crc: crc) -> None:
         self.other_crc = other_crc
 
-    def Get_rank(self) -> int:
-        return 0
-
-    def Get_size(self) -> int:
-        return 2
-
-    def Allreduce(self, send, recv) -> None:
+    def allreduce(self, send, recv) -> None:
         recv[...] = send + send
 
-    def Bcast(self, buffer, root: int = 0) -> None:
+    def bcast(self, buffer, root: int = 0) -> None:
         pass
 
     def allgather(self, value):
@@ -215,7 +212,7 @@ def test_one_fused_sum_gives_every_gradient_and_the_loss():
     from nnf.parallel.mpi import MPIRuntime
 
     model = _small_model()
-    runner = MPIRuntime(model.layers, FakeComm())
+    runner = MPIRuntime(model.layers, FakeJob())
     for layer in model.layers:
         for grad in layer.grads.values():
             grad[...] = np.arange(grad.size).reshape(grad.shape)
@@ -230,8 +227,8 @@ def test_weights_that_differ_between_ranks_stop_training_with_the_ranks_named():
     from nnf.parallel.mpi import MPIRuntime
 
     model = _small_model()
-    MPIRuntime(model.layers, FakeComm()).end_epoch(0)  # equal: nothing happens
-    runner = MPIRuntime(model.layers, FakeComm(lambda crc: crc + 1))
+    MPIRuntime(model.layers, FakeJob()).end_epoch(0)  # equal: nothing happens
+    runner = MPIRuntime(model.layers, FakeJob(lambda crc: crc + 1))
     with pytest.raises(TrainingError, match=r"ranks \[1\] differ from rank 0's after epoch 3"):
         runner.end_epoch(2)
 

@@ -52,3 +52,13 @@ class TrainingError(NNFError, RuntimeError):
 
 class ConcurrentUseError(NNFError, RuntimeError):
     """A model was trained while another thread used it (or the reverse)."""
+
+
+class RankFailedError(NNFError, RuntimeError):
+    """Another rank of an MPI job failed: this rank stopped with it (``nnf.parallel.mpi_job``).
+    ``rank`` is the rank that failed (None: unknown); ``interrupted`` whether it was Ctrl-C."""
+
+    def __init__(self, message: str, rank: int | None = None, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.interrupted = interrupted

@@ -191,28 +191,35 @@ class Sequential:
         stop = len(self.layers) if start is None else start
         backward_chain(execution_order(self.layers)[:stop], output_gradient)
 
-    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int = 256, parallel: str | None = None) -> np.ndarray:
         """Outputs ``(N, *output_shape)`` for ``x`` shaped ``(N, *input_shape)``, computed
         ``batch_size`` at a time (only one chunk's activations are alive at once).
 
         ``x`` is prepared as ``fit`` prepares it (``nnf.inputs``): one sample without its
         batch axis gives a batch of one, uint8 pixels are scaled, channels-last images are
-        transposed.
+        transposed. ``parallel`` names the backend (``nnf.parallel``; default
+        ``NNF_PARALLEL``, else ``auto``). ``parallel="mpi"``, given here by name, is a
+        collective call: every rank of the MPI job passes the same ``x``, predicts its
+        shard, and gets the whole result in order (``nnf.parallel.mpi.predict_shards``).
         """
+        if _named_mpi(parallel):
+            from .parallel.mpi import predict_shards
+
+            return predict_shards(self, x, batch_size)
         from .inputs import prepare_inputs
 
         x = prepare_inputs(x, self)  # one sample, uint8 pixels, channels last: nnf.inputs
         with self._inference():
-            return self._predict(x, batch_size)
+            return self._predict(x, batch_size, parallel)
 
-    def _predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+    def _predict(self, x: np.ndarray, batch_size: int, parallel: str | None = None) -> np.ndarray:
         self._ensure_built(x)
         self._check_samples(x)
         n = x.shape[0]
         out: np.ndarray | None = None
         allocator.tune_if_opted_in()  # the process is the caller's
         order = execution_order(self.layers)
-        with forgetting(order), runtime(order, min(n, batch_size)) as runner:
+        with forgetting(order), runtime(order, min(n, batch_size), parallel=parallel) as runner:
             for start in range(0, n, batch_size):
                 chunk = runner.forward(self._as_batch(x[start : start + batch_size]), False)
                 if out is None:
@@ -272,20 +279,23 @@ class Sequential:
         loss: str | Loss | None = None,
         batch_size: int = 256,
         metrics: Sequence[str] | None = None,
+        parallel: str | None = None,
     ) -> dict[str, float]:
         """Mean loss and the task's metrics over ``x``, ``y`` (prepared as ``fit`` does).
 
         Classification reports ``accuracy``, regression ``mae``, ``rmse`` and ``r2``
         (``metrics=[...]`` chooses others, see ``nnf.metrics``). ``loss`` defaults to the
         model's, else ``nnf.losses.default_loss(self)``. ``y`` may be class names when the
-        model keeps its ``class_names``.
+        model keeps its ``class_names``. ``parallel``: as for ``predict``; with ``"mpi"``
+        every rank passes the same ``x`` and ``y``, predicts its shard, and all ranks
+        return the same metrics, those of the whole data.
         """
         from .labels import encode_targets
         from .losses import default_loss
         from .metrics import check_metrics, compute
 
         metrics = check_metrics(metrics)
-        pred = self.predict(x, batch_size=batch_size)  # builds an unbuilt model first
+        pred = self.predict(x, batch_size=batch_size, parallel=parallel)  # builds if unbuilt
         loss_fn = get_loss(loss) if loss is not None else self.loss
         if loss_fn is None:  # the rule fit uses
             loss_fn = get_loss(default_loss(self))
@@ -475,3 +485,13 @@ class Sequential:
         from .io import load_weights
 
         return load_weights(self, path, strict=strict)
+
+
+def _named_mpi(parallel: str | None) -> bool:
+    """Whether ``parallel`` names the ``mpi`` backend: a collective ``predict``/``evaluate``
+    must be asked for by name (``NNF_PARALLEL=mpi`` alone leaves them to each rank)."""
+    if parallel is None:
+        return False
+    from .parallel import backend_name
+
+    return backend_name(parallel) == "mpi"

@@ -187,46 +187,53 @@ def fit(
     default ``NNF_PARALLEL``, else ``auto``). Under ``mpi`` every rank calls ``fit`` with the
     same data and settings; each takes a shard of every batch and of the validation data,
     and callbacks with ``rank_zero_only`` set (progress, checkpoints, metrics files) run on
-    rank 0 alone.
+    rank 0 alone. An error on one rank is sent to the others, which raise
+    ``nnf.errors.RankFailedError`` naming that rank and the cause (``nnf.parallel.mpi_job``).
     """
     from .inputs import prepare_inputs
     from .metrics import check_metrics
+    from .parallel.mpi import collective
 
-    metrics = check_metrics(metrics)
-    x = prepare_inputs(x, model, "x")
-    y = np.asarray(y)
-    if len(x) != len(y):
-        raise ShapeError(f"x has {len(x)} samples but y has {len(y)}: they must match")
-    if len(x) == 0:
-        raise ShapeError("cannot train on an empty dataset")
-    if int(epochs) < 0 or int(batch_size) < 1:
-        raise ConfigError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
-    state = model.training_state
-    if seed is None:
-        seed = state.get("seed")
-    if seed is None:
-        seed = int(np.random.default_rng().integers(2**63))
-    seed = int(seed)
-    with model.training():
-        return _fit(
-            model,
-            x,
-            y,
-            epochs,
-            batch_size,
-            loss,
-            optimizer,
-            learning_rate,
-            validation_data,
-            validation_split,
-            shuffle,
-            seed,
-            callbacks,
-            verbose,
-            metrics,
-            class_names,
-            parallel,
-        )
+    with collective(parallel) as job:  # MPI: an error here is announced to the other ranks
+        metrics = check_metrics(metrics)
+        x = prepare_inputs(x, model, "x")
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ShapeError(f"x has {len(x)} samples but y has {len(y)}: they must match")
+        if len(x) == 0:
+            raise ShapeError("cannot train on an empty dataset")
+        if int(epochs) < 0 or int(batch_size) < 1:
+            raise ConfigError(
+                f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})"
+            )
+        state = model.training_state
+        if seed is None:
+            seed = state.get("seed")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**63))
+        seed = int(seed)
+        if job is not None:  # every rank shuffles as rank 0 (a drawn seed differs per rank)
+            seed = job.allgather(seed)[0]
+        with model.training():
+            return _fit(
+                model,
+                x,
+                y,
+                epochs,
+                batch_size,
+                loss,
+                optimizer,
+                learning_rate,
+                validation_data,
+                validation_split,
+                shuffle,
+                seed,
+                callbacks,
+                verbose,
+                metrics,
+                class_names,
+                parallel,
+            )
 
 
 def _fit(

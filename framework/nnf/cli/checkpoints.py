@@ -140,7 +140,7 @@ def fit_with_callbacks(
     ``optimizer`` None continues with the model's saved optimizer (``--resume``);
     ``parallel``: the backend (``nnf.parallel``; None: NNF_PARALLEL, else auto).
     """
-    from ..errors import TrainingError
+    from ..errors import RankFailedError, TrainingError
 
     saver: ModelCheckpoint = callbacks[0]
     keep_optimizer = optimizer is None
@@ -162,7 +162,9 @@ def fit_with_callbacks(
             class_names=class_names,
             parallel=parallel,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RankFailedError) as exc:
+        if isinstance(exc, RankFailedError) and not exc.interrupted:
+            raise  # another rank failed: it says why
         raise CommandError(
             f"interrupted; the model after epoch {saver.epochs_done} is in {saver.last} "
             f"(continue with: nnf train --resume {_resume_target(saver.last)})",

@@ -44,12 +44,16 @@ def evaluate(
     """
     from .. import metrics
     from ..losses import default_loss, get_loss
+    from ..parallel import mpi
     from . import data as fitdata
     from .models import load_model
     from .output import Console
     from .runinfo import read_run
 
-    console = Console(quiet=quiet, json_mode=as_json)
+    # Under mpiexec/srun with several ranks: each predicts its shard; rank 0 alone reports.
+    parallel = mpi.launched_backend()
+    writer = parallel is None or mpi.launched_rank() == 0
+    console = Console(quiet=quiet or not writer, json_mode=as_json)
     model = load_model(model_path)
     run = read_run(model)
     dataset, source, x_raw, y_raw = fitdata.scored_split(
@@ -58,7 +62,7 @@ def evaluate(
         split,
         data_dir=data_dir,
         download=not no_download,
-        progress=not quiet,
+        progress=not console.quiet,
         label=label_column,
         resize=resize,
     )
@@ -66,7 +70,9 @@ def evaluate(
     what = f"{source!r}"
     x = fitdata.fit_inputs(x_raw, model, what)
     targets = fitdata.fit_targets(y_raw, model, loss, dataset, what)
-    pred = model.predict(x, batch_size=batch_size)
+    pred = model.predict(x, batch_size=batch_size, parallel=parallel)
+    if not writer:
+        return
     result: dict[str, Any] = {
         "model": model_path,
         "data": dataset.name,

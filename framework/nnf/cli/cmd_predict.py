@@ -67,12 +67,16 @@ def predict(
     import numpy as np
 
     from ..metrics import class_scores
+    from ..parallel import mpi
     from . import data as fitdata
     from .models import load_model
     from .output import Console
     from .runinfo import read_run
 
-    console = Console(quiet=quiet, json_mode=as_json)
+    # Under mpiexec/srun with several ranks: each predicts its shard; rank 0 alone prints.
+    parallel = mpi.launched_backend()
+    writer = parallel is None or mpi.launched_rank() == 0
+    console = Console(quiet=quiet or not writer, json_mode=as_json)
     model = load_model(model_path)
     batches: list[np.ndarray] = []
     sources: list[str] = []
@@ -82,7 +86,9 @@ def predict(
         first = len(sources)  # arrays: samples are shown by their index, as before
         sources += names or [str(first + i) for i in range(len(batches[-1]))]
     x = np.concatenate(batches)
-    scores = class_scores(model.predict(x, batch_size=batch_size))
+    scores = class_scores(model.predict(x, batch_size=batch_size, parallel=parallel))
+    if not writer:
+        return
     names = list(model.class_names or read_run(model).get("class_names") or [])
     results: list[dict[str, Any]] = []
     for i, row in enumerate(scores):

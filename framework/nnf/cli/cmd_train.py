@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,9 +130,8 @@ def train(
     from .train_config import model_and_config, parse_sets, resume_source, run_files
 
     # Under mpiexec/srun with several ranks: train over them; rank 0 alone prints and writes.
-    ranks, rank = mpi.launched_size(), mpi.launched_rank()
-    parallel = "mpi" if ranks > 1 and not os.environ.get("NNF_PARALLEL") else None
-    writer = rank == 0 or parallel is None
+    parallel = mpi.launched_backend()
+    writer = parallel is None or mpi.launched_rank() == 0
     console = Console(quiet=quiet or not writer, json_mode=as_json and writer)
     if plot:
         from .plot import check_plot_path, require_matplotlib
@@ -197,16 +195,15 @@ def train(
         model, x, targets.y, config, callbacks, optimizer, targets.class_names, parallel
     )
     seconds = time.perf_counter() - started
-    if not writer:
-        return  # rank 0 scores, plots and reports
-    rows = [dict(r) for r in callbacks[1].rows]
-
     test = None
-    if dataset.x_test is not None and dataset.y_test is not None:
+    if dataset.x_test is not None and dataset.y_test is not None:  # every rank its shard
         xt = fitdata.fit_inputs(dataset.x_test, model, what)
         yt = fitdata.fit_targets(dataset.y_test, model, loss, dataset, what)
-        test = model.evaluate(xt, yt.y, loss=loss, metrics=config.get("metrics"))
+        test = model.evaluate(xt, yt.y, loss=loss, metrics=config.get("metrics"), parallel=parallel)
         test["samples"] = len(xt)
+    if not writer:
+        return  # rank 0 plots and reports
+    rows = [dict(r) for r in callbacks[1].rows]
     if plot:
         from .plot import plot_history
 

@@ -35,6 +35,10 @@ def exit_code(exc: BaseException) -> int:
         return exc.code
     if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
         return INTERRUPTED
+    from ..errors import RankFailedError
+
+    if isinstance(exc, RankFailedError):  # another MPI rank failed, or was interrupted
+        return INTERRUPTED if exc.interrupted else FAILURE
     if isinstance(exc, click.UsageError):
         return USAGE
     from ..errors import ConfigError, ShapeError, UnknownLayerError

@@ -86,14 +86,19 @@ class NNFGroup(click.Group):
                 traceback.print_exc(file=sys.stderr)
             message = one_line(exc)
             prefix = "" if code == INTERRUPTED else "error: "
+            from ..errors import RankFailedError
             from ..parallel import mpi
 
             ranks, rank = mpi.launched_size(), mpi.launched_rank()
             if ranks > 1:  # name the rank that failed
                 prefix = f"rank {rank} of {ranks}: {prefix}"
-            if ranks == 1 or rank == 0 or code != INTERRUPTED:  # Ctrl-C: rank 0 says it once
+            # Ctrl-C: rank 0 says it once; another rank's failure: that rank says it.
+            quiet = ranks > 1 and (
+                (rank != 0 and code == INTERRUPTED) or isinstance(exc, RankFailedError)
+            )
+            if not quiet:
                 print(f"nnf: {prefix}{message}", file=sys.stderr, flush=True)
-            mpi.abort_job(code)  # the other ranks would wait forever for this one
+            mpi.abort_job(code)  # unless the other ranks know (else they would wait forever)
         if not standalone_mode:
             return code
         sys.exit(code)

@@ -24,14 +24,18 @@ from __future__ import annotations
 import os
 import sys
 import zlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError, TrainingError
 from ..layer import Layer
 from .single import Runtime
+
+if TYPE_CHECKING:
+    from ..model import Sequential
 
 INSTALL_HINT = "pip install 'nnf-framework[mpi]'"
 
@@ -57,6 +61,14 @@ def launched_size() -> int:
 def launched_rank() -> int:
     """This process's rank as the launcher set it (0 outside ``mpiexec``/``srun``)."""
     return _first_int(RANK_VARIABLES, 0)
+
+
+def launched_backend() -> str | None:
+    """``"mpi"`` when the process is one of several ranks started by a launcher and
+    ``NNF_PARALLEL`` is unset or ``mpi`` (how the ``nnf`` commands choose MPI by themselves),
+    else None."""
+    chosen = os.environ.get("NNF_PARALLEL", "").strip().lower()
+    return "mpi" if launched_size() > 1 and chosen in ("", "mpi") else None
 
 
 def world() -> Any:
@@ -97,15 +109,20 @@ def _parameters(layers: Sequence[Layer]) -> list[tuple[Layer, str]]:
 
 class MPIRuntime(Runtime):
     """The ``mpi`` backend: this rank's shard of every batch runs through ``layers`` (in one
-    piece); ``sum_gradients`` adds the gradients of all ranks."""
+    piece); ``sum_gradients`` adds the gradients of all ranks. Its collectives go through
+    ``job`` (``nnf.parallel.mpi_job.Job``: they end with RankFailedError if a rank fails)."""
 
     name = "mpi"
 
-    def __init__(self, layers: Sequence[Layer], comm: Any | None = None) -> None:
+    def __init__(self, layers: Sequence[Layer], job: Any | None = None) -> None:
         super().__init__(layers)
-        self.comm = comm if comm is not None else world()
-        self.rank = int(self.comm.Get_rank())
-        self.ranks = int(self.comm.Get_size())
+        if job is None:
+            from .mpi_job import job as current
+
+            job = current()
+        self.job = job
+        self.rank = int(job.rank)
+        self.ranks = int(job.ranks)
         self.entries = _parameters(self.layers)
         dtypes = {layer.params[key].dtype for layer, key in self.entries}
         if len(dtypes) > 1:
@@ -130,7 +147,7 @@ class MPIRuntime(Runtime):
         for i, (layer, key) in enumerate(self.entries):
             buffer[offsets[i] : offsets[i + 1]] = layer.grads[key].reshape(-1)
         buffer[-1] = loss_total
-        self.comm.Allreduce(buffer, self.summed)
+        self.job.allreduce(buffer, self.summed)
         for i, (layer, key) in enumerate(self.entries):
             grad = layer.grads[key]
             grad[...] = self.summed[offsets[i] : offsets[i + 1]].reshape(grad.shape)
@@ -140,22 +157,13 @@ class MPIRuntime(Runtime):
         """The element-wise sum of ``values`` (float64) over all ranks."""
         values = np.ascontiguousarray(values, dtype=np.float64)
         out = np.empty_like(values)
-        self.comm.Allreduce(values, out)
+        self.job.allreduce(values, out)
         return out
 
     def gather_rows(self, rows: np.ndarray, n: int) -> np.ndarray:
         """All ranks' shards (``shard(n)`` each) of an ``(n, *out)`` result, in order, on
         every rank: one ``Allgatherv``."""
-        rows = np.ascontiguousarray(rows)
-        sample = int(np.prod(rows.shape[1:], dtype=np.int64))
-        counts = [
-            (b - a) * sample for a, b in (shard_bounds(n, r, self.ranks) for r in range(self.ranks))
-        ]
-        displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
-        out = np.empty((n, *rows.shape[1:]), dtype=rows.dtype)
-        mpi_type = _mpi_type(rows.dtype)
-        self.comm.Allgatherv([rows, mpi_type], [out, (counts, displs), mpi_type])
-        return out
+        return gather_rows(self.job, rows, n)
 
     def broadcast_weights(self) -> None:
         """Rank 0's weights to every rank, in one ``Bcast`` of a fused buffer."""
@@ -163,7 +171,7 @@ class MPIRuntime(Runtime):
         if self.rank == 0:
             for i, (layer, key) in enumerate(self.entries):
                 buffer[offsets[i] : offsets[i + 1]] = layer.params[key].reshape(-1)
-        self.comm.Bcast(buffer, root=0)
+        self.job.bcast(buffer, root=0)
         for i, (layer, key) in enumerate(self.entries):
             param = layer.params[key]
             param[...] = buffer[offsets[i] : offsets[i + 1]].reshape(param.shape)
@@ -181,7 +189,7 @@ class MPIRuntime(Runtime):
         if kept:
             flat = np.concatenate([a.reshape(-1).astype(np.float64) for a in kept])
             total = np.empty_like(flat)
-            self.comm.Allreduce(flat, total)
+            self.job.allreduce(flat, total)
             total /= self.ranks
             start = 0
             for a in kept:
@@ -192,7 +200,7 @@ class MPIRuntime(Runtime):
             crc = zlib.crc32(np.ascontiguousarray(layer.params[key]).data, crc)
         for a in kept:
             crc = zlib.crc32(np.ascontiguousarray(a).data, crc)
-        sums = self.comm.allgather(crc)
+        sums = self.job.allgather(crc)
         if len(set(sums)) > 1:
             odd = [r for r, s in enumerate(sums) if s != sums[0]]
             raise TrainingError(
@@ -207,17 +215,70 @@ class MPIRuntime(Runtime):
                 layer.rng = np.random.default_rng([seed, epoch, 1, i, self.rank])
 
 
-def _mpi_type(dtype: np.dtype) -> Any:
-    from mpi4py import MPI
+def gather_rows(job: Any, rows: np.ndarray, n: int) -> np.ndarray:
+    """Every rank's shard (``shard_bounds(n, rank, ranks)``) of an ``(n, *out)`` result, in
+    order, on every rank (one ``Allgatherv`` through ``job``). All shards must share a dtype
+    and a sample shape; an empty shard may be any ``(0, *out)`` array."""
+    rows = np.ascontiguousarray(rows)
+    sample = int(np.prod(rows.shape[1:], dtype=np.int64))
+    counts = [
+        (b - a) * sample for a, b in (shard_bounds(n, r, job.ranks) for r in range(job.ranks))
+    ]
+    out = np.empty((n, *rows.shape[1:]), dtype=rows.dtype)
+    job.allgatherv(rows, out, counts)
+    return out
 
-    return MPI._typedict[np.dtype(dtype).char]
+
+@contextmanager
+def collective(parallel: str | None) -> Iterator[Any | None]:
+    """The MPI job (``nnf.parallel.mpi_job.Job``) if ``parallel`` is ``mpi``, else None; an
+    error raised in the block on this rank is first announced to the other ranks, so that
+    they raise RankFailedError instead of waiting for this one forever."""
+    from . import backend_name
+
+    if backend_name(parallel) != "mpi":
+        yield None
+        return
+    from .mpi_job import job
+
+    with job().guard() as current:
+        yield current
+
+
+def predict_shards(model: Sequential, x: Any, batch_size: int) -> np.ndarray:
+    """``model.predict(x)`` over the ranks of the MPI job: every rank passes the same ``x``,
+    predicts its shard (``shard_bounds``, on its own cores as ``auto`` would) and gets the
+    whole ``(N, *output_shape)`` result, in order (one ``Allgatherv``). A model that is not
+    built yet is built on every rank, then given rank 0's weights."""
+    from ..inputs import prepare_inputs
+    from .mpi_job import job
+    from .plan import execution_order
+
+    current = job()
+    with current.guard(), model._inference():
+        x = prepare_inputs(x, model)
+        if not model.built:
+            model._ensure_built(x)
+            MPIRuntime(execution_order(model.layers), current).broadcast_weights()
+        lo, hi = shard_bounds(len(x), current.rank, current.ranks)
+        part = model._predict(x[lo:hi], batch_size)  # a shard: this rank's own backend
+        if part.dtype != model.dtype:  # an empty shard has the model's dtype: all must agree
+            part = part.astype(model.dtype)
+        return gather_rows(current, part, len(x))
 
 
 def abort_job(code: int) -> None:
     """End every rank of this MPI job with exit ``code`` (``MPI_Abort``) if the process is
-    one of several MPI ranks; return otherwise. Used by the ``nnf`` command after printing
-    its error: the other ranks would wait forever in their next sum (or for this rank to
-    join: a rank that failed before training started initialises MPI here to end the job)."""
+    one of several MPI ranks that have not been told of its failure; return otherwise. Used
+    by the ``nnf`` command after printing its error. A failure inside an nnf call has been
+    announced to the other ranks already (``nnf.parallel.mpi_job``): they end by themselves.
+    A rank that failed before the job began (loading the data) would leave the others
+    waiting for it forever: it initialises MPI here if need be and aborts the job."""
+    from .mpi_job import current_job
+
+    job = current_job()
+    if job is not None and job.failure is not None:
+        return
     comm = active_world()
     if comm is None and launched_size() > 1 and os.environ.get("NNF_PARALLEL", "mpi") == "mpi":
         try:
