@@ -297,6 +297,102 @@ def test_a_rank_killed_mid_epoch_ends_the_job(tmp_path):
     assert "signal 9" in result.stdout + result.stderr  # the launcher names the cause
 
 
+SCORER = HERE / "mpi" / "score_worker.py"
+
+
+def score(out: Path, n: int, *args: str) -> list[dict[str, np.ndarray]]:
+    """``predict`` and ``evaluate`` of the score worker's CNN on ``n`` ranks (0: one
+    process); each rank's results."""
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(SCORER), str(out)]
+    if n == 0:
+        result = subprocess.run(
+            [*cmd, "single", *args], capture_output=True, text=True, timeout=120, env=_env()
+        )
+        n = 1
+    else:
+        result = mpirun(n, *cmd, "mpi", *args)
+    assert result.returncode == 0, result.stderr
+    return [dict(np.load(out / f"rank{r}.npz")) for r in range(n)]
+
+
+@needs_mpi
+@pytest.mark.parametrize(("n", "samples"), [(2, 7), (3, 7), (3, 2)])
+def test_predict_and_evaluate_shard_and_give_every_rank_the_one_process_result(
+    tmp_path, n, samples
+):
+    # 7 samples: shards of 4+3 and 3+2+2; 2 samples on 3 ranks: rank 2's shard is empty.
+    single = score(tmp_path / "single", 0, str(samples))[0]
+    ranks = score(tmp_path / "mpi", n, str(samples))
+    for r, got in enumerate(ranks):
+        lo, hi = shard_bounds(samples, r, n)
+        assert got["computed"] == 2 * (hi - lo)  # predict, then evaluate: its shard each time
+        assert got["pred"].shape == single["pred"].shape == (samples, 3)
+        np.testing.assert_allclose(got["pred"], single["pred"], rtol=1e-12, atol=1e-15)
+        for key in ("loss", "accuracy"):
+            assert got[key] == ranks[0][key], key  # the same metrics on every rank
+            assert abs(got[key] - single[key]) < 1e-12, key
+    assert single["computed"] == 2 * samples
+
+
+@needs_mpi
+def test_predict_with_an_unbuilt_model_gives_every_rank_rank_0s_weights(tmp_path):
+    ranks = score(tmp_path, 3, "5", "--unbuilt")
+    for got in ranks[1:]:
+        np.testing.assert_array_equal(got["kernels"], ranks[0]["kernels"])
+        np.testing.assert_array_equal(got["pred"], ranks[0]["pred"])
+
+
+def _failed_job(tmp_path: Path, n: int, worker: Path, *args: str):
+    """Run ``worker`` on ``n`` ranks as a plain script (no ``python -m mpi4py``): the
+    completed process and its wall time."""
+    started = time.monotonic()
+    result = mpirun(n, sys.executable, str(worker), str(tmp_path), *args, timeout=60)
+    return result, time.monotonic() - started
+
+
+def _notices(tmp_path: Path, n: int, failing: int) -> list[list[str]]:
+    """What the ranks other than ``failing`` caught: [rank attribute, message] each."""
+    return [
+        (tmp_path / f"failed{r}.txt").read_text().splitlines() for r in range(n) if r != failing
+    ]
+
+
+@needs_mpi
+@pytest.mark.parametrize("n", [2, 3])
+def test_a_callback_raising_on_one_rank_of_a_plain_script_ends_every_rank(tmp_path, n):
+    result, seconds = _failed_job(tmp_path, n, WORKER, "mpi", "--batch", "16", "--fail-rank", "1")
+    assert seconds < 10
+    assert result.returncode != 0
+    want = f"rank 1 of {n} failed: RuntimeError: deliberate failure on rank 1"
+    assert _notices(tmp_path, n, 1) == [["1", want]] * (n - 1)
+    assert f"RankFailedError: {want}" in result.stderr
+    assert "RuntimeError: deliberate failure on rank 1" in result.stderr  # rank 1's own
+
+
+@needs_mpi
+def test_bad_data_on_one_rank_of_a_plain_script_ends_every_rank(tmp_path):
+    # Rank 1 fails before training starts (its samples do not fit the model).
+    result, seconds = _failed_job(tmp_path, 3, WORKER, "mpi", "--bad-data-rank", "1")
+    assert seconds < 10
+    assert result.returncode != 0
+    for rank, message in _notices(tmp_path, 3, 1):
+        assert rank == "1" and message.startswith(
+            "rank 1 of 3 failed: the model takes samples shaped"
+        )
+
+
+@needs_mpi
+def test_bad_data_on_one_rank_of_a_sharded_predict_ends_every_rank(tmp_path):
+    result, seconds = _failed_job(tmp_path, 3, SCORER, "mpi", "9", "--bad-rank", "2")
+    assert seconds < 10
+    assert result.returncode != 0
+    for rank, message in _notices(tmp_path, 3, 2):
+        assert rank == "2" and message.startswith(
+            "rank 2 of 3 failed: the model takes samples shaped"
+        )
+
+
 # ----------------------------------------------------------------------- nnf train under mpiexec
 
 
@@ -427,3 +523,77 @@ def test_ctrl_c_to_mpiexec_ends_every_rank_with_130_and_keeps_the_checkpoint(wor
     assert time.monotonic() - started < 10
     assert proc.returncode == 130, err
     assert nnf.load(work / "run" / "last.nnf").training_state["epoch"] >= 2
+
+
+def _scored_model(work: Path) -> Path:
+    """A built (untrained) CNN for the toy images, saved as ``model.nnf``."""
+    from nnf.layers import Convolutional, Dense, Flatten, ReLU, Softmax
+
+    layers = [Convolutional(kernel_size=3, depth=2), ReLU(), Flatten(), Dense(output_size=3)]
+    model = nnf.Sequential([*layers, Softmax()], input_shape=(1, 8, 8)).build(seed=4)
+    model.save(work / "model.nnf")
+    return work / "model.nnf"
+
+
+@needs_mpi
+@pytest.mark.parametrize("n", [2, 3])
+def test_nnf_evaluate_and_predict_under_mpiexec_print_the_one_process_result_once(work, n):
+    import json
+
+    _scored_model(work)
+    x, _ = make_images(5, np.random.default_rng(1))  # 5 samples: shards of 3+2 or 2+2+1
+    np.save(work / "five.npy", x)
+    commands = [
+        ["evaluate", "model.nnf", "--data", "tiny.npz", "--json", "--batch-size", "5"],
+        ["predict", "model.nnf", "five.npy", "--json", "--top", "2"],
+    ]
+    for args in commands:
+        one = subprocess.run(
+            [*NNF, *args], capture_output=True, text=True, timeout=60, env=_env(), cwd=work
+        )
+        assert one.returncode == 0, one.stderr
+        result = mpirun(n, *NNF, *args, cwd=work)
+        assert result.returncode == 0, result.stderr
+        expected, got = json.loads(one.stdout), json.loads(result.stdout)  # one document
+        _assert_close(got, expected)
+        assert result.stderr == ""  # and nothing else from any rank
+
+
+def _assert_close(got, expected, where="") -> None:
+    """Equal JSON documents; numbers to float32 rounding (a float32 model: a sample's
+    output may differ in its last bits with the samples batched beside it)."""
+    if isinstance(expected, dict):
+        assert got.keys() == expected.keys(), where
+        for key in expected:
+            _assert_close(got[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert len(got) == len(expected), where
+        for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+            _assert_close(a, b, f"{where}[{i}]")
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, rel=1e-5, abs=1e-7), where
+    else:
+        assert got == expected, where
+
+
+@needs_mpi
+def test_a_hostfile_on_localhost_runs_the_documented_command(tmp_path):
+    # The docs' hostfile example, with this machine as the only host (MPICH's Hydra format).
+    (tmp_path / "hosts.txt").write_text("localhost:2\n")
+    single = train(tmp_path / "single", 0, "--val")[0]
+    assert MPIEXEC is not None
+    out = tmp_path / "mpi"
+    out.mkdir()
+    result = subprocess.run(
+        [MPIEXEC, "-f", str(tmp_path / "hosts.txt"), "-n", "2"]
+        + [sys.executable, str(WORKER), str(out), "mpi", "--val"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    ranks = [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
+    for key in single:
+        np.testing.assert_array_equal(ranks[1][key], ranks[0][key])
+        np.testing.assert_allclose(ranks[0][key], single[key], rtol=1e-5, atol=1e-12)

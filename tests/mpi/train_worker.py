@@ -2,6 +2,11 @@
 writes each rank's final weights to ``OUT/rank{R}.npz``.
 
     python train_worker.py OUT PARALLEL [--batch B] [--fail-rank R] [--kill-rank R] [--val]
+        [--bad-data-rank R] [--batchnorm] [--samples N]
+
+``--fail-rank R``: a callback raises on rank R in epoch 1; ``--bad-data-rank R``: rank R
+passes samples of the wrong shape; the other ranks then catch RankFailedError and write its
+message and ``rank`` to ``OUT/failed{R}.txt`` before raising it again.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 
 import nnf
 import numpy as np
+from nnf.errors import RankFailedError
 from nnf.layers import BatchNorm, Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
 
 
@@ -56,27 +62,34 @@ def main() -> None:
     ap.add_argument("--val", action="store_true")
     ap.add_argument("--batchnorm", action="store_true")
     ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--bad-data-rank", type=int, default=-1)
     args = ap.parse_args()
+    rank = int(os.environ.get("PMI_RANK", "0"))
     rng = np.random.default_rng(3)
     x, y = rng.random((args.samples, 1, 10, 10)), rng.integers(0, 3, args.samples)
+    if rank == args.bad_data_rank:
+        x = x[:, :, :9]
     model = lenet(args.batchnorm)
     callbacks = []
     if args.fail_rank >= 0 or args.kill_rank >= 0:
         callbacks.append(Fail(max(args.fail_rank, args.kill_rank), args.kill_rank >= 0))
-    history = model.fit(
-        x,
-        y,
-        epochs=1,
-        batch_size=args.batch,
-        optimizer="sgd",
-        learning_rate=0.1,
-        seed=7,
-        verbose=0,
-        parallel=args.parallel,
-        callbacks=callbacks,
-        validation_split=0.2 if args.val else 0.0,
-    )
-    rank = int(os.environ.get("PMI_RANK", "0"))
+    try:
+        history = model.fit(
+            x,
+            y,
+            epochs=1,
+            batch_size=args.batch,
+            optimizer="sgd",
+            learning_rate=0.1,
+            seed=7,
+            verbose=0,
+            parallel=args.parallel,
+            callbacks=callbacks,
+            validation_split=0.2 if args.val else 0.0,
+        )
+    except RankFailedError as error:
+        (Path(args.out) / f"failed{rank}.txt").write_text(f"{error.rank}\n{error}\n")
+        raise
     weights = {
         f"{i}.{k}": v
         for i, layer in enumerate(model.layers)
