@@ -110,7 +110,9 @@ def _parameters(layers: Sequence[Layer]) -> list[tuple[Layer, str]]:
 class MPIRuntime(Runtime):
     """The ``mpi`` backend: this rank's shard of every batch runs through ``layers`` (in one
     piece); ``sum_gradients`` adds the gradients of all ranks. Its collectives go through
-    ``job`` (``nnf.parallel.mpi_job.Job``: they end with RankFailedError if a rank fails)."""
+    ``job`` (``nnf.parallel.mpi_job.Job``, or one made over an ``MPI.Comm`` passed instead;
+    default: the process's job over ``COMM_WORLD``): they end with RankFailedError, never
+    hang, if a rank fails."""
 
     name = "mpi"
 
@@ -120,6 +122,10 @@ class MPIRuntime(Runtime):
             from .mpi_job import job as current
 
             job = current()
+        elif hasattr(job, "Iallreduce"):  # an MPI communicator: a job of its ranks
+            from .mpi_job import Job
+
+            job = Job(job)
         self.job = job
         self.rank = int(job.rank)
         self.ranks = int(job.ranks)
