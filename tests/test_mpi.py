@@ -584,9 +584,9 @@ def test_a_hostfile_on_localhost_runs_the_documented_command(tmp_path):
     assert MPIEXEC is not None
     out = tmp_path / "mpi"
     out.mkdir()
+    cmd = [sys.executable, str(WORKER), str(out), "mpi", "--val"]
     result = subprocess.run(
-        [MPIEXEC, "-f", str(tmp_path / "hosts.txt"), "-n", "2"]
-        + [sys.executable, str(WORKER), str(out), "mpi", "--val"],
+        [MPIEXEC, "-f", str(tmp_path / "hosts.txt"), "-n", "2", *cmd],
         capture_output=True,
         text=True,
         timeout=120,
