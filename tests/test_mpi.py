@@ -525,6 +525,55 @@ def test_ctrl_c_to_mpiexec_ends_every_rank_with_130_and_keeps_the_checkpoint(wor
     assert nnf.load(work / "run" / "last.nnf").training_state["epoch"] >= 2
 
 
+def _rank_pid(work: Path, rank: int) -> int | None:
+    """The process id of MPI rank ``rank`` running in folder ``work`` (Linux /proc)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or proc.joinpath("cwd").resolve() != work.resolve():
+                continue
+            environ = proc.joinpath("environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"PMI_RANK={rank}".encode() in environ and b"PMI_SIZE=3" in environ:
+            return int(proc.name)
+    return None
+
+
+@needs_mpi
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds ranks in /proc")
+def test_a_rank_of_nnf_train_killed_ends_the_job_within_10_s_and_keeps_the_checkpoint(work):
+    # MPICH's launcher SIGKILLs the other ranks at once (they cannot say anything) and prints
+    # its banner: exit code 9, "Killed (signal 9)".
+    assert MPIEXEC is not None
+    args = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q", "--epochs", "100000"]
+    proc = subprocess.Popen(
+        [MPIEXEC, "-n", "3", *NNF, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=work,
+    )
+    try:
+        rows = work / "run" / "metrics.jsonl"
+        deadline = time.monotonic() + 60
+        while not (rows.exists() and rows.read_text().count("\n") >= 2):  # mid-training
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        pid = _rank_pid(work, 1)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 9, err  # MPICH: the signal that ended a rank
+    assert "Killed (signal 9)" in out + err
+    assert nnf.load(work / "run" / "last.nnf").training_state["epoch"] >= 2  # written whole
+
+
 def _scored_model(work: Path) -> Path:
     """A built (untrained) CNN for the toy images, saved as ``model.nnf``."""
     from nnf.layers import Convolutional, Dense, Flatten, ReLU, Softmax
