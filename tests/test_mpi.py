@@ -496,6 +496,41 @@ def test_a_rank_failing_in_nnf_train_ends_the_job_with_one_line_naming_it(work):
     assert "missing.npz" in ours[0]
 
 
+FAILING_NNF = [
+    sys.executable,
+    "-c",
+    "import nnf.errors, nnf.training\n"
+    "def fail(*args, **kwargs):\n"
+    "    raise nnf.errors.ConfigError('deliberate failure in training')\n"
+    "nnf.training._running_metric = fail  # in the first step of the first epoch\n"
+    "from nnf.cli import main; main()",
+]
+
+
+@needs_mpi
+@pytest.mark.parametrize("n", [2, 3])
+def test_a_rank_failing_during_nnf_train_ends_the_job_with_its_exit_code_and_one_line(work, n):
+    args = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q"]
+    others = [":", "-n", str(n - 2), *NNF, *args] if n > 2 else []
+    assert MPIEXEC is not None
+    started = time.monotonic()
+    result = subprocess.run(
+        [MPIEXEC, "-n", "1", *NNF, *args, ":", "-n", "1", *FAILING_NNF, *args, *others],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=work,
+    )
+    assert time.monotonic() - started < 10
+    # Exit 2, as a usage error in one process: the other ranks exit as the failing one does
+    # (mpiexec ORs the ranks' codes), with no MPI_Abort banner.
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"nnf: rank 1 of {n}: error: deliberate failure in training"
+    ]
+
+
 @needs_mpi
 def test_ctrl_c_to_mpiexec_ends_every_rank_with_130_and_keeps_the_checkpoint(work):
     assert MPIEXEC is not None

@@ -56,9 +56,18 @@ class ConcurrentUseError(NNFError, RuntimeError):
 
 class RankFailedError(NNFError, RuntimeError):
     """Another rank of an MPI job failed: this rank stopped with it (``nnf.parallel.mpi_job``).
-    ``rank`` is the rank that failed (None: unknown); ``interrupted`` whether it was Ctrl-C."""
+    ``rank`` is the rank that failed (None: unknown); ``cause_types`` the names of its
+    error's class and base classes (``("KeyboardInterrupt", "BaseException", "object")``
+    for Ctrl-C)."""
 
-    def __init__(self, message: str, rank: int | None = None, interrupted: bool = False) -> None:
+    def __init__(
+        self, message: str, rank: int | None = None, cause_types: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.rank = rank
-        self.interrupted = interrupted
+        self.cause_types = tuple(cause_types)
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the other rank was interrupted (Ctrl-C)."""
+        return "KeyboardInterrupt" in self.cause_types

@@ -35,15 +35,17 @@ def exit_code(exc: BaseException) -> int:
         return exc.code
     if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
         return INTERRUPTED
-    from ..errors import RankFailedError
-
-    if isinstance(exc, RankFailedError):  # another MPI rank failed, or was interrupted
-        return INTERRUPTED if exc.interrupted else FAILURE
     if isinstance(exc, click.UsageError):
         return USAGE
-    from ..errors import ConfigError, ShapeError, UnknownLayerError
+    from ..errors import ConfigError, RankFailedError, ShapeError, UnknownLayerError
 
-    if isinstance(exc, ConfigError | ShapeError | UnknownLayerError | DataUsageError):
+    usage = (ConfigError, ShapeError, UnknownLayerError, DataUsageError)
+    if isinstance(exc, RankFailedError):  # another MPI rank failed: exit as it does (mpiexec
+        # ORs the ranks' exit codes: 2 and 1 would give 3)
+        if exc.interrupted:
+            return INTERRUPTED
+        return USAGE if {c.__name__ for c in usage} & set(exc.cause_types) else FAILURE
+    if isinstance(exc, usage):
         return USAGE
     return FAILURE
 

@@ -63,7 +63,7 @@ class Job:
         self.ranks = int(self.comm.Get_size())
         self.failure: str | None = None  # why this job can no longer run collectives
         self.failed_rank: int | None = None
-        self.interrupted = False  # the failure was Ctrl-C
+        self.cause_types: tuple[str, ...] = ()  # the failing error's class and bases
 
     # ------------------------------------------------------------------ failures
     def check(self) -> None:
@@ -72,10 +72,10 @@ class Job:
             status = self.mpi.Status()
             if not self.notices.Iprobe(source=self.mpi.ANY_SOURCE, tag=NOTICE_TAG, status=status):
                 return
-            rank, cause, interrupted = self.notices.recv(source=status.Get_source(), tag=NOTICE_TAG)
+            rank, cause, types = self.notices.recv(source=status.Get_source(), tag=NOTICE_TAG)
             self.failure = f"rank {rank} of {self.ranks} failed: {cause}"
-            self.failed_rank, self.interrupted = int(rank), bool(interrupted)
-        raise RankFailedError(self.failure, self.failed_rank, self.interrupted)
+            self.failed_rank, self.cause_types = int(rank), tuple(types)
+        raise RankFailedError(self.failure, self.failed_rank, self.cause_types)
 
     def notify(self, error: BaseException) -> None:
         """Tell every other rank that this one fails with ``error`` (once; never blocks for
@@ -85,8 +85,8 @@ class Job:
         cause = describe(error)
         self.failure = f"rank {self.rank} of {self.ranks} failed earlier: {cause}"
         self.failed_rank = self.rank
-        self.interrupted = isinstance(error, KeyboardInterrupt)
-        notice = (self.rank, cause, self.interrupted)
+        self.cause_types = tuple(c.__name__ for c in type(error).__mro__)
+        notice = (self.rank, cause, self.cause_types)
         requests = [
             self.notices.isend(notice, dest=r, tag=NOTICE_TAG)
             for r in range(self.ranks)
