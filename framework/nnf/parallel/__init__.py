@@ -17,8 +17,9 @@ Backends (``fit(..., parallel=NAME)`` or ``NNF_PARALLEL=NAME``; default ``auto``
 * ``auto``: ``processes`` for ``fit``, ``threads`` for ``predict``/``evaluate``;
 * ``mpi``: ``fit`` over the ranks of an MPI job (``nnf.parallel.mpi``; needs
   ``pip install 'nnf-framework[mpi]'``), each rank running its shard of every batch in one
-  piece; ``predict``/``evaluate`` run as ``auto`` (``nnf train`` under ``mpiexec`` with more
-  than one rank chooses it by itself).
+  piece; ``predict``/``evaluate`` shard over the ranks only when given ``parallel="mpi"``
+  by name (collective calls), and run each rank's shard as ``auto`` (the ``nnf`` commands
+  under ``mpiexec`` with more than one rank choose it by themselves).
 
 A backend whose split does not pay (a small batch, a layer that is not
 ``samples_independent``, one usable CPU, BLAS threads nnf cannot limit) runs single. A model
