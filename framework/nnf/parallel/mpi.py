@@ -14,6 +14,11 @@ batch statistics are per rank, as in Horovod or PyTorch's DDP without synchronis
 norm. What it keeps in ``state`` (running averages) is averaged over the ranks at the end
 of every epoch (``end_epoch``), so that all ranks validate, save and predict alike.
 
+``predict_shards`` (``predict``/``evaluate`` with ``parallel="mpi"``) cuts the samples the
+same way and gathers every rank's outputs on every rank. Every collective goes through the
+process's ``nnf.parallel.mpi_job.Job``, so that a rank that fails ends the others' calls
+with ``RankFailedError`` instead of leaving them waiting (``collective`` guards one call).
+
 ``mpi4py`` is imported only when this backend runs (importing ``mpi4py.MPI`` initialises
 MPI, ~1 s): the helpers that read the launcher's environment (``launched_size``,
 ``launched_rank``) import nothing.
