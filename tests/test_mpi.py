@@ -64,30 +64,30 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def mpirun(n: int, *args: str, timeout: float = 120, cwd: Path | None = None):
+def mpirun(n: int, *args: str, timeout: float = 120, cwd: Path | None = None, **env: str):
     assert MPIEXEC is not None
     return subprocess.run(
         [MPIEXEC, "-n", str(n), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_env(),
+        env=_env(**env),
         cwd=cwd,
     )
 
 
-def train(out: Path, n: int, *args: str) -> list[dict[str, np.ndarray]]:
+def train(out: Path, n: int, *args: str, **env: str) -> list[dict[str, np.ndarray]]:
     """Train the worker's CNN on ``n`` ranks (0: one process, ``single``); each rank's final
     weights and epoch logs."""
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(WORKER), str(out)]
     if n == 0:
         result = subprocess.run(
-            [*cmd, "single", *args], capture_output=True, text=True, timeout=120, env=_env()
+            [*cmd, "single", *args], capture_output=True, text=True, timeout=120, env=_env(**env)
         )
         n = 1
     else:
-        result = mpirun(n, *cmd, "mpi", *args)
+        result = mpirun(n, *cmd, "mpi", *args, **env)
     assert result.returncode == 0, result.stderr
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(n)]
 
@@ -246,6 +246,27 @@ def test_ranks_end_equal_and_agree_with_one_process(tmp_path, n):
             np.testing.assert_array_equal(ranks[r][key], ranks[0][key], err_msg=key)
         np.testing.assert_allclose(ranks[0][key], single[key], rtol=1e-5, atol=1e-12)
     assert abs(float(ranks[0]["val"]) - float(single["val"])) < 1e-9
+
+
+@needs_mpi
+def test_each_rank_splits_its_shard_over_its_threads_and_still_agrees(tmp_path):
+    # NNF_NUM_THREADS=2: two threads per rank. 160 training samples in batches of 64, 64, 32
+    # on 2 ranks: shards of 32, 32, 16; those of 32 split in two parts of 16 (the smallest
+    # part nnf.parallel.host allows this model).
+    args = ("--batch", "64", "--val", "--samples", "200")
+    single = train(tmp_path / "single", 0, *args)[0]
+    ranks = train(tmp_path / "mpi", 2, *args, NNF_NUM_THREADS="2")
+    for got in ranks:
+        assert got["split_steps"] == 2
+    for key in single:
+        if key in ("split_steps",):
+            continue
+        np.testing.assert_array_equal(ranks[1][key], ranks[0][key], err_msg=key)
+        np.testing.assert_allclose(ranks[0][key], single[key], rtol=1e-5, atol=1e-12)
+    # Without NNF_NUM_THREADS, 2 ranks on this 2-CPU machine have no threads to spare.
+    if (os.cpu_count() or 1) <= 2:
+        plain = train(tmp_path / "plain", 2, *args)
+        assert [int(r["split_steps"]) for r in plain] == [0, 0]
 
 
 @needs_mpi

@@ -403,7 +403,8 @@ def _fit(
 def _predict_shared(model: Sequential, x: np.ndarray, runner: Runtime) -> np.ndarray:
     """``model.predict(x)``, each process predicting its shard and all gathering the rest."""
     lo, hi = runner.shard(len(x))
-    return runner.gather_rows(model.predict(x[lo:hi], batch_size=256), len(x))
+    local = getattr(runner, "local_parallel", None)  # MPI: on this rank's share of the cores
+    return runner.gather_rows(model.predict(x[lo:hi], batch_size=256, parallel=local), len(x))
 
 
 def _running_metric(

@@ -52,6 +52,22 @@ class Fail:
             raise RuntimeError(f"deliberate failure on rank {self.rank}")
 
 
+def _count_split_steps() -> list[int]:
+    """Count the forward passes split over threads inside this process (``[count]``)."""
+    from nnf.parallel.replicas import Replicas
+
+    count = [0]
+    forward = Replicas.forward
+
+    def counted(self: Replicas, x: np.ndarray, training: bool) -> np.ndarray:
+        out = forward(self, x, training)
+        count[0] += len(self.bounds) > 1
+        return out
+
+    Replicas.forward = counted  # type: ignore[method-assign]
+    return count
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -64,6 +80,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--bad-data-rank", type=int, default=-1)
     args = ap.parse_args()
+    split_steps = _count_split_steps()
     rank = int(os.environ.get("PMI_RANK", "0"))
     rng = np.random.default_rng(3)
     x, y = rng.random((args.samples, 1, 10, 10)), rng.integers(0, 3, args.samples)
@@ -100,6 +117,7 @@ def main() -> None:
         Path(args.out) / f"rank{rank}.npz",
         loss=logs["loss"],
         val=logs.get("val_loss", 0.0),
+        split_steps=split_steps[0],
         **weights,
     )
 

@@ -16,8 +16,9 @@ Backends (``fit(..., parallel=NAME)`` or ``NNF_PARALLEL=NAME``; default ``auto``
   ``fit``, on Linux, with no other thread alive in the process), threads otherwise;
 * ``auto``: ``processes`` for ``fit``, ``threads`` for ``predict``/``evaluate``;
 * ``mpi``: ``fit`` over the ranks of an MPI job (``nnf.parallel.mpi``; needs
-  ``pip install 'nnf-framework[mpi]'``), each rank running its shard of every batch in one
-  piece; ``predict``/``evaluate`` shard over the ranks only when given ``parallel="mpi"``
+  ``pip install 'nnf-framework[mpi]'``), each rank running its shard of every batch split
+  over its share of the machine's cores as ``threads`` would (``mpi.rank_runtime``);
+  ``predict``/``evaluate`` shard over the ranks only when given ``parallel="mpi"``
   by name (collective calls), and run each rank's shard as ``auto`` (the ``nnf`` commands
   under ``mpiexec`` with more than one rank choose it by themselves).
 
@@ -82,9 +83,10 @@ def runtime(
     if name == "mpi" and not training:
         name = "auto"  # a rank predicting on its own data; fit shards its validation itself
     if name == "mpi":
-        from .mpi import MPIRuntime
+        from .mpi import rank_runtime
 
-        yield MPIRuntime(layers)
+        with rank_runtime(layers, batch_size) as ranked:
+            yield ranked
         return
     if name == "single":
         yield Runtime(layers)

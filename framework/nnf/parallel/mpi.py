@@ -121,8 +121,14 @@ class MPIRuntime(Runtime):
 
     name = "mpi"
 
-    def __init__(self, layers: Sequence[Layer], job: Any | None = None) -> None:
+    def __init__(
+        self, layers: Sequence[Layer], job: Any | None = None, inner: Runtime | None = None
+    ) -> None:
         super().__init__(layers)
+        self.inner = inner  # runs the rank's shard split over this machine's cores, if given
+        # How this rank predicts its shard of the validation data (``nnf.parallel`` name):
+        # "single" when it has no threads to spare (as many ranks as cores on its machine).
+        self.local_parallel: str | None = None
         if job is None:
             from .mpi_job import job as current
 
@@ -150,6 +156,21 @@ class MPIRuntime(Runtime):
 
     def shard(self, n: int) -> tuple[int, int]:
         return shard_bounds(n, self.rank, self.ranks)
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        return (
+            super().forward(x, training) if self.inner is None else self.inner.forward(x, training)
+        )
+
+    def backward(self, output_gradient: np.ndarray, start: int) -> None:
+        if self.inner is None:
+            super().backward(output_gradient, start)
+        else:
+            self.inner.backward(output_gradient, start)
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
 
     def sum_gradients(self, loss_total: float) -> float:
         """One ``Allreduce`` of every layer's gradients and ``loss_total``; the layers then
@@ -220,10 +241,54 @@ class MPIRuntime(Runtime):
             )
 
     def reseed(self, seed: int, epoch: int) -> None:
-        """Ranks other than 0 draw their own dropout masks for their shard."""
+        """Ranks other than 0 draw their own dropout masks for their shard, and so does
+        every part of it split over the machine's cores."""
         if self.rank:
             for i, layer in enumerate(self.layers):
                 layer.rng = np.random.default_rng([seed, epoch, 1, i, self.rank])
+        for part, chain in enumerate(getattr(self.inner, "chains", [])[1:], start=1):
+            for i, twin in enumerate(chain):
+                twin.rng = np.random.default_rng([seed, epoch, 1, i, part, self.rank])
+
+
+def rank_threads(job: Any) -> int:
+    """How many threads this rank may split its work over: ``NNF_NUM_THREADS`` if set
+    (threads per process), else its share of the CPUs it may run on among the ranks of the
+    job on the same machine (2 ranks on 8 CPUs: 4 each)."""
+    from . import threads
+
+    if os.environ.get("NNF_NUM_THREADS", "").strip():
+        return threads.thread_count()
+    return max(1, threads.thread_count() // max(1, int(job.local_ranks)))
+
+
+@contextmanager
+def rank_runtime(layers: Sequence[Layer], batch_size: int) -> Iterator[MPIRuntime]:
+    """The ``mpi`` backend for global batches of up to ``batch_size``: each rank's shard
+    split over its threads (``rank_threads``) where the in-host split pays
+    (``nnf.parallel.host``: every layer ``samples_independent``, parts big enough), in one
+    piece otherwise. Threads only: forking worker processes after ``MPI_Init`` is unsafe."""
+    from . import host, threads
+    from .mpi_job import job as current
+    from .replicas import Replicas
+
+    job = current()
+    shard = -(-batch_size // job.ranks)
+    budget = rank_threads(job)
+    parts = min(host.split_parts(layers, shard), budget) if budget >= 2 else 1
+    if parts < 2:
+        runner = MPIRuntime(layers, job)
+        runner.local_parallel = None if budget >= 2 else "single"
+        yield runner
+        return
+    with threads.parallel_section() as usable:
+        parts = min(parts, usable)
+        inner = Replicas(layers, parts) if parts >= 2 else None
+        runner = MPIRuntime(layers, job, inner)
+        try:
+            yield runner
+        finally:
+            runner.close()
 
 
 def gather_rows(job: Any, rows: np.ndarray, n: int) -> np.ndarray:
@@ -272,7 +337,8 @@ def predict_shards(model: Sequential, x: Any, batch_size: int) -> np.ndarray:
             model._ensure_built(x)
             MPIRuntime(execution_order(model.layers), current).broadcast_weights()
         lo, hi = shard_bounds(len(x), current.rank, current.ranks)
-        part = model._predict(x[lo:hi], batch_size)  # a shard: this rank's own backend
+        local = None if rank_threads(current) >= 2 else "single"  # cores shared by ranks
+        part = model._predict(x[lo:hi], batch_size, local)  # a shard, on this rank's cores
         if part.dtype != model.dtype:  # an empty shard has the model's dtype: all must agree
             part = part.astype(model.dtype)
         return gather_rows(current, part, len(x))

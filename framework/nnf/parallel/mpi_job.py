@@ -61,6 +61,9 @@ class Job:
         self.notices = world.Dup()
         self.rank = int(self.comm.Get_rank())
         self.ranks = int(self.comm.Get_size())
+        machine = world.Split_type(MPI.COMM_TYPE_SHARED)
+        self.local_ranks = int(machine.Get_size())  # ranks on this machine, this one included
+        machine.Free()
         self.failure: str | None = None  # why this job can no longer run collectives
         self.failed_rank: int | None = None
         self.cause_types: tuple[str, ...] = ()  # the failing error's class and bases
