@@ -19,8 +19,8 @@ Backends (``fit(..., parallel=NAME)`` or ``NNF_PARALLEL=NAME``; default ``auto``
   ``pip install 'nnf-framework[mpi]'``), each rank running its shard of every batch split
   over its share of the machine's cores as ``threads`` would (``mpi.rank_runtime``);
   ``predict``/``evaluate`` shard over the ranks only when given ``parallel="mpi"``
-  by name (collective calls), and run each rank's shard as ``auto`` (the ``nnf`` commands
-  under ``mpiexec`` with more than one rank choose it by themselves).
+  by name (collective calls), each rank's shard on its share of the cores (the ``nnf``
+  commands under ``mpiexec`` with more than one rank choose it by themselves).
 
 A backend whose split does not pay (a small batch, a layer that is not
 ``samples_independent``, one usable CPU, BLAS threads nnf cannot limit) runs single. A model
