@@ -681,6 +681,27 @@ def _assert_close(got, expected, where="") -> None:
         assert got == expected, where
 
 
+def test_nnf_evaluate_and_predict_in_one_process_import_no_mpi(work):
+    _scored_model(work)
+    np.save(work / "two.npy", make_images(2, np.random.default_rng(1))[0])
+    code = (
+        "import sys\n"
+        "from nnf.cli import main\n"
+        "for args in (['evaluate', 'model.nnf', '--data', 'tiny.npz', '-q'],\n"
+        "             ['predict', 'model.nnf', 'two.npy', '-q']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, exit.code\n"
+        "print([m for m in sys.modules if m.startswith('mpi4py')])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=work
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 @needs_mpi
 def test_a_hostfile_on_localhost_runs_the_documented_command(work):
     # docs/parallel.md's hostfile example, with this machine as the only host (MPICH's Hydra
