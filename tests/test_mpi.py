@@ -581,6 +581,41 @@ def test_ctrl_c_to_mpiexec_ends_every_rank_with_130_and_keeps_the_checkpoint(wor
     assert nnf.load(work / "run" / "last.nnf").training_state["epoch"] >= 2
 
 
+@needs_mpi
+def test_sigterm_to_mpiexec_stops_every_rank_with_143_and_one_line(work):
+    # What a scheduler's time limit or `kill PID_OF_MPIEXEC` does: mpiexec forwards SIGTERM
+    # to every rank; nnf stops as on Ctrl-C, instead of dying under the launcher's banner.
+    assert MPIEXEC is not None
+    args = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q", "--epochs", "100000"]
+    proc = subprocess.Popen(
+        [MPIEXEC, "-n", "3", *NNF, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=work,
+    )
+    try:
+        rows = work / "run" / "metrics.jsonl"
+        deadline = time.monotonic() + 60
+        while not (rows.exists() and rows.read_text().count("\n") >= 2):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 143, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and "BAD TERMINATION" not in out + err, err
+    assert lines[0].startswith("nnf: rank 0 of 3: terminated (SIGTERM); the model after epoch ")
+    assert lines[0].endswith("(continue with: nnf train --resume run)")
+    assert nnf.load(work / "run" / "last.nnf").training_state["epoch"] >= 2
+
+
 def _rank_pid(work: Path, rank: int) -> int | None:
     """The process id of MPI rank ``rank`` running in folder ``work`` (Linux /proc)."""
     for proc in Path("/proc").iterdir():

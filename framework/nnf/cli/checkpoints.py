@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import FAILURE, INTERRUPTED, CommandError
+from .errors import FAILURE, TERMINATED, CommandError, exit_code
 
 if TYPE_CHECKING:
     from ..callbacks import ModelCheckpoint
@@ -165,10 +165,12 @@ def fit_with_callbacks(
     except (KeyboardInterrupt, RankFailedError) as exc:
         if isinstance(exc, RankFailedError) and not exc.interrupted:
             raise  # another rank failed: it says why
+        code = exit_code(exc)  # 130 (Ctrl-C) or 143 (SIGTERM), here or on another rank
+        what = "terminated (SIGTERM)" if code == TERMINATED else "interrupted"
         raise CommandError(
-            f"interrupted; the model after epoch {saver.epochs_done} is in {saver.last} "
+            f"{what}; the model after epoch {saver.epochs_done} is in {saver.last} "
             f"(continue with: nnf train --resume {_resume_target(saver.last)})",
-            INTERRUPTED,
+            code,
         ) from None
     except TrainingError as exc:
         raise CommandError(

@@ -2,7 +2,8 @@
 
 0 success; 1 a failure while running (unreadable model file, failed download, NaN loss, I/O);
 2 a usage or spec error (bad option, malformed spec, unknown layer, data that does not fit
-the model, an output that exists without ``--force``); 130 interrupted (Ctrl-C).
+the model, an output that exists without ``--force``); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM to a rank of an MPI job: ``mpiexec`` forwards it, as do schedulers).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ OK = 0
 FAILURE = 1
 USAGE = 2
 INTERRUPTED = 130
+TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the ``nnf`` command under an MPI launcher: it stops as on Ctrl-C."""
 
 
 class DataUsageError(DataError):
@@ -33,6 +39,8 @@ def exit_code(exc: BaseException) -> int:
 
     if isinstance(exc, CommandError):
         return exc.code
+    if isinstance(exc, Terminated):
+        return TERMINATED
     if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
         return INTERRUPTED
     if isinstance(exc, click.UsageError):
@@ -43,7 +51,7 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, RankFailedError):  # another MPI rank failed: exit as it does (mpiexec
         # ORs the ranks' exit codes: 2 and 1 would give 3)
         if exc.interrupted:
-            return INTERRUPTED
+            return TERMINATED if "Terminated" in exc.cause_types else INTERRUPTED
         return USAGE if {c.__name__ for c in usage} & set(exc.cause_types) else FAILURE
     if isinstance(exc, usage):
         return USAGE
@@ -62,6 +70,8 @@ def one_line(exc: BaseException) -> str:
         text = f"{text} (see '{cmd} --help')"
     elif isinstance(exc, CommandError | NNFError | click.ClickException):
         text = str(exc)
+    elif isinstance(exc, Terminated):
+        text = "terminated (SIGTERM)"
     elif isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
         text = "interrupted"
     elif isinstance(exc, FileNotFoundError):

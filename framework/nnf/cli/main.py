@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import click
 
 from .. import __version__
-from .errors import INTERRUPTED, OK, exit_code, one_line
+from .errors import INTERRUPTED, OK, TERMINATED, Terminated, exit_code, one_line
 
 
 def _debug_requested(args: Sequence[str]) -> bool:
@@ -85,17 +86,16 @@ class NNFGroup(click.Group):
 
                 traceback.print_exc(file=sys.stderr)
             message = one_line(exc)
-            prefix = "" if code == INTERRUPTED else "error: "
+            stopped = code in (INTERRUPTED, TERMINATED)
+            prefix = "" if stopped else "error: "
             from ..errors import RankFailedError
             from ..parallel import mpi
 
             ranks, rank = mpi.launched_size(), mpi.launched_rank()
             if ranks > 1:  # name the rank that failed
                 prefix = f"rank {rank} of {ranks}: {prefix}"
-            # Ctrl-C: rank 0 says it once; another rank's failure: that rank says it.
-            quiet = ranks > 1 and (
-                (rank != 0 and code == INTERRUPTED) or isinstance(exc, RankFailedError)
-            )
+            # Ctrl-C, SIGTERM: rank 0 says it once; another rank's failure: that rank says it.
+            quiet = ranks > 1 and ((rank != 0 and stopped) or isinstance(exc, RankFailedError))
             if not quiet:
                 print(f"nnf: {prefix}{message}", file=sys.stderr, flush=True)
             mpi.abort_job(code)  # unless the other ranks know (else they would wait forever)
@@ -170,4 +170,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     from ..parallel.allocator import tune  # ctypes only: no NumPy yet
 
     tune()
-    cli.main(args=argv, prog_name="nnf")
+    with _stop_on_sigterm():
+        cli.main(args=argv, prog_name="nnf")
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Under an MPI launcher with several ranks, SIGTERM (``mpiexec`` forwards it to every
+    rank; schedulers send it at a time limit) stops the command as Ctrl-C does, with exit
+    code 143 and rank 0's one line saying where the last model is, instead of the launcher's
+    banner. Elsewhere SIGTERM keeps its default."""
+    import signal
+
+    from ..parallel.launcher import launched_size  # the environment only: no NumPy, no MPI
+
+    if launched_size() < 2:
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
