@@ -497,13 +497,17 @@ def test_nnf_train_resumes_under_mpi_to_the_uninterrupted_run(work):
 
 
 @needs_mpi
-def test_a_rank_failing_in_nnf_train_ends_the_job_with_one_line_naming_it(work):
+@pytest.mark.parametrize("failing", [0, 1, 2])
+def test_a_rank_failing_before_training_ends_the_job_with_one_line_naming_it(work, failing):
+    # The failing rank cannot read its data: it tells the others, waiting for the job to
+    # begin (or still loading theirs), on COMM_WORLD; no MPI_Abort.
     good = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q"]
     bad = ["train", "tiny.toml", "--data", "missing.npz", "-o", "run", "-q"]
+    ranks = [[*NNF, *(bad if r == failing else good)] for r in range(3)]
     assert MPIEXEC is not None
     started = time.monotonic()
     result = subprocess.run(
-        [MPIEXEC, "-n", "1", *NNF, *good, ":", "-n", "1", *NNF, *bad],
+        [MPIEXEC, "-n", "1", *ranks[0], ":", "-n", "1", *ranks[1], ":", "-n", "1", *ranks[2]],
         capture_output=True,
         text=True,
         timeout=60,
@@ -512,9 +516,9 @@ def test_a_rank_failing_in_nnf_train_ends_the_job_with_one_line_naming_it(work):
     )
     assert time.monotonic() - started < 10
     assert result.returncode == 1  # as in one process: an unknown dataset
-    ours = [line for line in result.stderr.splitlines() if line.startswith("nnf:")]
-    assert len(ours) == 1 and ours[0].startswith("nnf: rank 1 of 2: error:"), result.stderr
-    assert "missing.npz" in ours[0]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"nnf: rank {failing} of 3: error:"), lines
+    assert "missing.npz" in lines[0]
 
 
 FAILING_NNF = [

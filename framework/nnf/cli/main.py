@@ -98,7 +98,7 @@ class NNFGroup(click.Group):
             quiet = ranks > 1 and ((rank != 0 and stopped) or isinstance(exc, RankFailedError))
             if not quiet:
                 print(f"nnf: {prefix}{message}", file=sys.stderr, flush=True)
-            mpi.abort_job(code)  # unless the other ranks know (else they would wait forever)
+            mpi.end_job(exc)  # the other ranks would wait forever for this one
         if not standalone_mode:
             return code
         sys.exit(code)

@@ -27,7 +27,6 @@ MPI, ~1 s): the helpers that read the launcher's environment (``launched_size``,
 from __future__ import annotations
 
 import os
-import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -62,16 +61,6 @@ def world() -> Any:
             f"{INSTALL_HINT}"
         ) from None
     return MPI.COMM_WORLD
-
-
-def active_world() -> Any | None:
-    """``MPI.COMM_WORLD`` if this process already initialised MPI with more than one rank,
-    else None (never imports mpi4py)."""
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
-        return None
-    comm = mpi.COMM_WORLD
-    return comm if comm.Get_size() > 1 else None
 
 
 def shard_bounds(n: int, rank: int, ranks: int) -> tuple[int, int]:
@@ -320,30 +309,20 @@ def predict_shards(model: Sequential, x: Any, batch_size: int) -> np.ndarray:
         return gather_rows(current, part, len(x))
 
 
-def abort_job(code: int) -> None:
-    """End every rank of this MPI job with exit ``code`` (``MPI_Abort``) if the process is
-    one of several MPI ranks that have not been told of its failure; return otherwise. Used
-    by the ``nnf`` command after printing its error. A failure inside an nnf call has been
-    announced to the other ranks already (``nnf.parallel.mpi_job``): they end by themselves.
-    A rank that failed before the job began (loading the data) would leave the others
-    waiting for it forever: it initialises MPI here if need be and aborts the job."""
-    from .mpi_job import current_job
+def end_job(error: BaseException) -> None:
+    """Make sure the other ranks of this MPI job stop when this one ends with ``error`` (the
+    ``nnf`` command calls it after printing its error): a failure inside an nnf call has been
+    announced already; one outside (loading the data, writing the report) is announced now
+    (``mpi_job.announce``: a rank waiting for the job to begin, or in a collective, raises
+    RankFailedError). Nothing outside an MPI job of several ranks."""
+    from ..errors import RankFailedError
+    from .mpi_job import announce, current_job
 
+    if launched_size() < 2 or isinstance(error, RankFailedError):
+        return
     job = current_job()
     if job is not None and job.failure is not None:
         return
-    comm = active_world()
-    if comm is None and launched_size() > 1 and os.environ.get("NNF_PARALLEL", "mpi") == "mpi":
-        try:
-            comm = world()
-        except ConfigError:
-            return  # no mpi4py: the other ranks fail the same way
-    if comm is None:
-        return
-    sys.stderr.flush()
-    sys.stdout.flush()
-    if comm.Get_rank() != 0:
-        import time
-
-        time.sleep(1.0)  # rank 0 finishes its own error handling (the checkpoint) first
-    comm.Abort(code)
+    if job is None and launched_backend() is None:
+        return  # the ranks run on their own (NNF_PARALLEL=threads, ...)
+    announce(error)

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..errors import NNFError, RankFailedError
 
-NOTICE_TAG = 0x6E6E66  # "nnf": the tag of error notices on the job's second communicator
+NOTICE_TAG = 0x6E6E66  # "nnf": the tag of error notices (also on COMM_WORLD, before a job)
+MEET_TAG = 0x6E6E67  # the messages of ``_meet`` on COMM_WORLD
 POLLS_PER_CHECK = 16  # request tests between two looks for a notice
 NOTICE_SECONDS = 2.0  # how long a failing rank waits for its notices to leave
 
@@ -57,6 +58,7 @@ class Job:
         from mpi4py import MPI
 
         self.mpi = MPI
+        _meet(world)  # every rank is here now (or one failed before: RankFailedError)
         self.comm = world.Dup()
         self.notices = world.Dup()
         self.rank = int(self.comm.Get_rank())
@@ -151,7 +153,85 @@ class Job:
         self.wait(self.comm.Iallgatherv([rows, kind], [out, (counts, displs), kind]))
 
 
+def _check_world(world: Any) -> None:
+    """Raise RankFailedError if a rank announced on ``world`` that it failed before the job
+    began (``announce``)."""
+    from mpi4py import MPI
+
+    global _early_failure
+    status = MPI.Status()
+    if _early_failure is None:
+        if not world.Iprobe(source=MPI.ANY_SOURCE, tag=NOTICE_TAG, status=status):
+            return
+        _early_failure = world.recv(source=status.Get_source(), tag=NOTICE_TAG)
+    rank, cause, types = _early_failure
+    message = f"rank {rank} of {world.Get_size()} failed: {cause}"
+    raise RankFailedError(message, int(rank), tuple(types))
+
+
+def _meet(world: Any) -> None:
+    """Return once every rank of ``world`` has called this (a barrier of point-to-point
+    messages through rank 0), or raise RankFailedError if a rank announces on ``world``
+    that it failed before getting here (``announce``). Not ``Ibarrier``/``Idup``: a
+    collective left pending on ``COMM_WORLD`` makes MPICH complain at exit ("Builtin
+    communicator 44000000 has pending 1 references"); receives can be cancelled."""
+    rank, ranks = int(world.Get_rank()), int(world.Get_size())
+    if ranks == 1:
+        return
+    others = range(1, ranks) if rank == 0 else [0]
+    inbox = np.zeros(len(others), dtype=np.int64)
+    receives = [world.Irecv(inbox[i : i + 1], source=r, tag=MEET_TAG) for i, r in enumerate(others)]
+    if rank:
+        world.Isend(np.ones(1, dtype=np.int64), dest=0, tag=MEET_TAG).Wait()  # eager: at once
+    try:
+        polls = 0
+        for request in receives:
+            while not request.Test():
+                polls += 1
+                if polls % POLLS_PER_CHECK == 0:
+                    _check_world(world)
+                _yield()
+    except BaseException:
+        for request in receives:
+            if not request.Test():
+                request.Cancel()
+                request.Wait()
+        raise
+    if rank == 0:  # everyone is here: let them go
+        sends = [world.Isend(np.ones(1, dtype=np.int64), dest=r, tag=MEET_TAG) for r in others]
+        for request in sends:
+            request.Wait()
+
+
+def announce(error: BaseException) -> bool:
+    """Tell every other rank that this one fails with ``error``: through the job if there is
+    one, else on ``COMM_WORLD`` (initialising MPI if need be), where a rank waiting for the
+    job to begin reads it. False if there is no MPI to tell them through (no mpi4py)."""
+    if _job is not None:
+        _job.notify(error)
+        return True
+    from ..errors import ConfigError
+    from .mpi import world as get_world
+
+    try:
+        world = get_world()
+    except ConfigError:
+        return False
+    rank = int(world.Get_rank())
+    notice = (rank, describe(error), tuple(c.__name__ for c in type(error).__mro__))
+    requests = [
+        world.isend(notice, dest=r, tag=NOTICE_TAG) for r in range(world.Get_size()) if r != rank
+    ]
+    deadline = time.monotonic() + NOTICE_SECONDS
+    while requests and time.monotonic() < deadline:
+        requests = [r for r in requests if not r.Test()]
+        if requests:
+            time.sleep(0.001)
+    return True
+
+
 _job: Job | None = None
+_early_failure: tuple[int, str, tuple[str, ...]] | None = None  # a notice read on COMM_WORLD
 
 
 def job() -> Job:
@@ -160,7 +240,10 @@ def job() -> Job:
     if _job is None:
         from .mpi import world
 
-        _job = Job(world())
+        comm = world()
+        if _early_failure is not None:
+            _check_world(comm)
+        _job = Job(comm)
     return _job
 
 
