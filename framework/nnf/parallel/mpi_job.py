@@ -12,7 +12,10 @@ and the cause. No MPI_Abort: the processes live on, and a script may catch the e
 The job is then broken (a collective will never complete on its communicator), so every
 later nnf collective in the process raises the same error at once. ``Job`` uses duplicates
 of ``COMM_WORLD`` (made on first use, which every rank reaches at the same call): nnf's
-messages never mix with the script's own.
+messages never mix with the script's own. Before making them, the ranks meet through
+point-to-point messages on ``COMM_WORLD`` (``_meet``, tags ``MEET_TAG`` and ``NOTICE_TAG``),
+so that a rank that fails before it gets there (the ``nnf`` command, on its data) can tell
+the others (``announce``) instead of leaving them in a blocking ``MPI_Comm_dup``.
 
 The poll loop yields the CPU between polls (``os.sched_yield``): as fast as a blocking
 ``Allreduce`` on MPICH with a core per rank, and as fast with more ranks than cores, where a
