@@ -116,6 +116,31 @@ def test_the_launcher_environment_gives_size_and_rank(monkeypatch):
     assert (launched_size(), launched_rank()) == (4, 3)
 
 
+def test_the_nnf_command_gives_each_rank_its_share_of_the_cpus(monkeypatch):
+    from nnf.parallel import launcher
+
+    env = {"PMI_SIZE": "6", "MPI_LOCALNRANKS": "3"}  # 3 of 6 ranks on this 8-CPU machine
+    monkeypatch.setattr(os, "environ", env)  # share_threads changes the environment
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    launcher.share_threads()
+    assert env["NNF_NUM_THREADS"] == "2"
+    env["NNF_NUM_THREADS"] = "5"  # the user's choice stays
+    launcher.share_threads()
+    assert env["NNF_NUM_THREADS"] == "5"
+    del env["NNF_NUM_THREADS"]
+    env["MPI_LOCALNRANKS"] = "1"  # alone on its machine: nnf's default
+    launcher.share_threads()
+    assert "NNF_NUM_THREADS" not in env
+
+
+@needs_mpi
+def test_mpiexec_tells_each_rank_how_many_ranks_share_its_machine():
+    code = "from nnf.parallel import launcher; print(launcher.launched_local_size())"
+    result = mpirun(3, sys.executable, "-c", code, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "3", "3"]
+
+
 def test_help_is_fast_and_imports_no_mpi():
     code = (
         "import sys, time\n"

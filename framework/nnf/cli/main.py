@@ -165,8 +165,12 @@ def limit_blas_threads() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``nnf`` console script: nnf owns this process, so it sets BLAS
-    threads and the allocator (``nnf.parallel.allocator``) for it before anything else runs."""
+    threads, its own threads under an MPI launcher (``nnf.parallel.launcher.share_threads``)
+    and the allocator (``nnf.parallel.allocator``) for it before anything else runs."""
     limit_blas_threads()
+    from ..parallel.launcher import share_threads
+
+    share_threads()  # several MPI ranks on this machine: their share of its CPUs each
     from ..parallel.allocator import tune  # ctypes only: no NumPy yet
 
     tune()
