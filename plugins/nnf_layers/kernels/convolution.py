@@ -42,10 +42,16 @@ BATCH_MAJOR_MAX = 32  # C*k*k up to which the batch-major layout is used
 # wide layer on large images (64 channels, 3x3, 64x64: 9.7 MB of columns per sample) holds one
 # sample's columns, not SUB_BATCH samples' (155 MB). CIFAR-sized layers (at most 5.3 MB a
 # block of 16) and LeNet-5's are not affected.
-COLUMN_BYTES = 8 * 1024 * 1024
+COLUMN_BYTES = 1024 * 1024
 # Bytes of input-gradient products made at a time (``_input_gradient_grid``): at LeNet-5's
 # conv2, 3 kernel offsets of a 16-sample block, which measured fastest (1 to 25 tried).
 GRID_BYTES = 256 * 1024
+# Layers with at least this many input channels take the input gradient on the columns' own
+# layout (``_input_gradient_long``): one product (k*k*C, D) @ (D, B*L), LONG_ROWS rows at a
+# time, and col2im by offset. With many channels the grid's per-offset products
+# (C rows each) ran BLAS below its pace and the grid's spare columns add work.
+LONG_INPUT_MIN_CHANNELS = 16
+LONG_BYTES = 2 * 1024 * 1024  # products made at a time there: about a core's L2 cache
 
 
 class Saved:
@@ -184,7 +190,10 @@ class Convolution:
         # taken in column blocks that stay in cache (as in forward) for the kernel gradient.
         step = max(1, min(n, SUB_BATCH))
         kept = saved.cols if n <= self.block_size(n) else None
-        dxp = np.zeros(geo.padded_shape(n), dtype=g.dtype) if with_input else None
+        # dL/dx is built block by block in padded per-thread buffers, whose interior is
+        # copied here: no zeroed whole-batch padded array, no cropping pass over it.
+        dx = np.empty(geo.input_shape(n), dtype=g.dtype) if with_input else None
+        long_input = geo.flat and not self.batch_major and self.input_gradient_long()
 
         def run(group: int, start: int, stop: int) -> np.ndarray | None:
             total = None
@@ -204,9 +213,11 @@ class Convolution:
                         total = part
                     else:
                         total += part
-                if dxp is not None and geo.flat and not self.batch_major:
-                    self._input_gradient_grid(g, kernels, a, b, step, dxp[a:b])
-                elif dxp is not None:  # one (C*k*k, D) @ (D, L) product per sample + col2im
+                if dx is not None and long_input:
+                    self._input_gradient_long(matrix, kernels, a, b, step, dx[a:b])
+                elif dx is not None and geo.flat and not self.batch_major:
+                    self._input_gradient_grid(g, kernels, a, b, step, dx[a:b])
+                elif dx is not None:  # one (C*k*k, D) @ (D, L) product per sample + col2im
                     if self.batch_major:
                         per_sample = matrix  # (B, D, L)
                     else:
@@ -215,11 +226,15 @@ class Convolution:
                     # as its im2col columns
                     chunk = min(step, self.column_capacity())
                     shape = (chunk, transposed.shape[0], length)
+                    padded = self._buffer("grad_padded", geo.padded_shape(chunk), g.dtype)
                     for c in range(0, b - a, chunk):
                         e = min(c + chunk, b - a)
                         d_cols = self._buffer("grad_cols", shape, g.dtype)[: e - c]
                         np.matmul(transposed, per_sample[c:e], out=d_cols)
-                        geo.col2im_batched(d_cols, out=dxp[a + c : a + e])
+                        target = padded[: e - c]
+                        target.fill(0)
+                        geo.col2im_batched(d_cols, out=target)
+                        np.copyto(dx[a + c : a + e], geo.interior(target))
             return total
 
         # summed in group order, so the result does not depend on which thread finished first
@@ -232,12 +247,12 @@ class Convolution:
             d_kernels = np.zeros_like(kernels)
         else:
             d_kernels = (total if self.batch_major else total.T).reshape(kernels.shape)
-        return d_kernels, None if dxp is None else geo.crop(dxp)
+        return d_kernels, dx
 
     def _input_gradient_grid(
         self, g: np.ndarray, kernels: np.ndarray, a: int, b: int, step: int, out: np.ndarray
     ) -> None:
-        """dL/dx of samples ``a:b`` (stride 1, long layout) into ``out`` (B, C, H, W), padded.
+        """dL/dx of samples ``a:b`` (stride 1, long layout) into ``out`` (B, C, h, w), unpadded.
 
         dL/dy is laid out on the padded input's grid, (D, B*H*W), zero off the output
         positions; its product with the kernels (rows (i, j, c)) gives whole-block
@@ -264,7 +279,38 @@ class Convolution:
             products = work[: (last - first) * c * nb * hw].reshape((last - first) * c, nb * hw)
             np.matmul(rows[first * c : last * c], grid, out=products)
             geo.col2im_grid(products, dx.reshape(c, nb * hw), first)
-        np.copyto(out, dx.reshape(c, nb, geo.height, geo.width).transpose(1, 0, 2, 3))
+        np.copyto(out, geo.interior(dx.reshape(c, nb, geo.height, geo.width).transpose(1, 0, 2, 3)))
+
+    def input_gradient_long(self) -> bool:
+        """Whether the input gradient (stride 1, long layout) is taken on the columns' own
+        layout (``_input_gradient_long``) rather than on the input's grid."""
+        return self.geo.channels >= LONG_INPUT_MIN_CHANNELS
+
+    def _input_gradient_long(
+        self, matrix: np.ndarray, kernels: np.ndarray, a: int, b: int, step: int, out: np.ndarray
+    ) -> None:
+        """dL/dx of samples ``a:b`` (stride 1, long layout) into ``out`` (B, C, h, w), unpadded,
+        from ``matrix``, their dL/dy laid out like their columns (D, B*L).
+
+        The product ``kernels^T @ matrix`` (rows (i, j, c)) is taken a few kernel offsets
+        (``LONG_BYTES``) at a time and each part added into a padded block buffer by
+        ``col2im_long`` while still in cache; the buffer's interior is then copied out.
+        """
+        geo = self.geo
+        d, c, k = kernels.shape[0], geo.channels, geo.k
+        nb, cols = b - a, matrix.shape[1]
+        rows = kernels.transpose(2, 3, 1, 0).reshape(k * k * c, d)
+        per_offset = c * step * geo.length * matrix.itemsize
+        chunk = max(1, min(k * k, LONG_BYTES // per_offset))
+        work = self._buffer("long_products", (chunk * c * step * geo.length,), matrix.dtype)
+        padded = self._buffer("grad_padded", geo.padded_shape(step), matrix.dtype)[:nb]
+        padded.fill(0)
+        for first in range(0, k * k, chunk):
+            last = min(first + chunk, k * k)
+            products = work[: (last - first) * c * cols].reshape((last - first) * c, cols)
+            np.matmul(rows[first * c : last * c], matrix, out=products)
+            geo.col2im_long(products, padded, first)
+        np.copyto(out, geo.interior(padded))
 
     def _gradient_block(self, g: np.ndarray, a: int, b: int, step: int) -> np.ndarray:
         """dL/dy of samples ``a:b`` laid out like their columns: (B, D, L) or (D, B*L).

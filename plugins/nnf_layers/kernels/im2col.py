@@ -112,12 +112,19 @@ class Geometry:
 
     def crop(self, padded: np.ndarray) -> np.ndarray:
         """Inverse of ``pad`` for gradients: the unpadded part, contiguous."""
-        top, bottom, left, right = self.pads
-        if not (top or bottom or left or right):
+        if not self.padded:
             return padded
-        return np.ascontiguousarray(
-            padded[:, :, top : self.height - bottom, left : self.width - right]
-        )
+        return np.ascontiguousarray(self.interior(padded))
+
+    def interior(self, padded: np.ndarray) -> np.ndarray:
+        """The unpadded part of ``padded`` (N, C, H, W), a view."""
+        top, bottom, left, right = self.pads
+        return padded[:, :, top : self.height - bottom, left : self.width - right]
+
+    def input_shape(self, n: int) -> tuple[int, int, int, int]:
+        """Shape of an unpadded batch of ``n`` samples."""
+        top, bottom, left, right = self.pads
+        return (n, self.channels, self.height - top - bottom, self.width - left - right)
 
     def window_view(self, xp: np.ndarray) -> np.ndarray:
         """The windows of contiguous ``xp`` (N, C, H, W) as a view (N, C, k, k, *positions)."""
@@ -201,6 +208,27 @@ class Geometry:
                 np.copyto(flat, block)
             else:
                 np.add(flat[shift:], block[: size - shift], out=flat[shift:])
+        return out
+
+    def col2im_long(self, products: np.ndarray, out: np.ndarray, first: int = 0) -> np.ndarray:
+        """Adjoint of the long layout's windows (stride 1), added into ``out``.
+
+        ``products`` (m*C, N*L) for kernel offsets ``first`` .. ``first + m - 1`` (offset
+        i*k + j), rows ordered (offset, c): row block (i, j) is every sample's contribution
+        through kernel offset (i, j), which lands on its input shifted by i*W + j: one
+        addition of a (C, N, L) view per offset, each sample row a contiguous run of L.
+        Columns off the output positions must be zero (they would land past row ends).
+        ``out``: (N, C, H, W), padded, contiguous, holding what to add to.
+        """
+        c, k, length = self.channels, self.k, self.length
+        n = products.shape[1] // length
+        flat = out.reshape(n, c, self.height * self.width).transpose(1, 0, 2)
+        for q in range(products.shape[0] // c):
+            i, j = divmod(first + q, k)
+            shift = i * self.width + j
+            block = products[q * c : (q + 1) * c].reshape(c, n, length)
+            target = flat[:, :, shift : shift + length]
+            np.add(target, block, out=target)
         return out
 
     def positions(self, a: np.ndarray, batch_first: bool = True) -> np.ndarray:
