@@ -376,3 +376,53 @@ def test_large_batch_gradients_agree_between_layouts(batch_major: bool) -> None:
             ]
         )
         np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 7])
+@pytest.mark.parametrize("offsets", [1, 2, 4, 9])
+@pytest.mark.parametrize(("shape", "padding"), [((4, 7, 6), "same"), ((4, 8, 9), "valid")])
+def test_input_gradient_on_the_columns_layout_matches_convolve2d_and_gradients_check(
+    monkeypatch: pytest.MonkeyPatch, n: int, offsets: int, shape, padding: str
+) -> None:
+    # the wide layers' input gradient (_input_gradient_long), forced on a small layer: products
+    # a few kernel offsets at a time (LONG_BYTES: parts of 1, 2 (a short last part), 4 or all
+    # 9), in sub-batches of 3 (a short last one), odd sizes, batch 1
+    monkeypatch.setattr(convolution, "SUB_BATCH", 3)
+    monkeypatch.setattr(convolution, "LONG_INPUT_MIN_CHANNELS", 1)
+    layer = conv64(shape, 3, 4, padding=padding, bias="channel")
+    plan = layer._plan
+    assert not plan.batch_major and plan.input_gradient_long()
+    per_offset = plan.geo.channels * min(3, n) * plan.geo.length * 8
+    monkeypatch.setattr(convolution, "LONG_BYTES", offsets * per_offset)
+    rng = np.random.default_rng(17 + n)
+    x = rng.standard_normal((n, *shape))
+    for training in (True, False):
+        y = layer.forward(x, training=training)
+        np.testing.assert_allclose(y, reference(x, layer), rtol=1e-12, atol=1e-12)
+        g = rng.standard_normal(y.shape)
+        layer.zero_grad()
+        dx = layer.backward(g)
+        full = np.stack(
+            [
+                [
+                    sum(signal.convolve2d(g[i, d], layer.kernels[d, c], "full") for d in range(4))
+                    for c in range(shape[0])
+                ]
+                for i in range(n)
+            ]
+        )
+        expected = full[:, :, 1:-1, 1:-1] if padding == "same" else full
+        np.testing.assert_allclose(dx, expected, rtol=1e-10, atol=1e-12)
+        check_gradients(layer, x, training=training)
+
+
+def test_a_wide_layer_takes_the_columns_layout_input_gradient_by_default() -> None:
+    # 16 input channels (LONG_INPUT_MIN_CHANNELS) at stride 1: the columns' layout; fewer
+    # channels keep the grid (LeNet-5's conv2: 6)
+    wide = conv64((16, 5, 5), 3, 3, padding="same", bias="channel")
+    assert wide._plan.input_gradient_long()
+    assert not conv64((6, 12, 12), 5, 16)._plan.input_gradient_long()
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((2, 16, 5, 5))
+    np.testing.assert_allclose(wide.forward(x, training=True), reference(x, wide), rtol=1e-12)
+    check_gradients(wide, x, training=True)

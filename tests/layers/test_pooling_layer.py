@@ -112,3 +112,27 @@ def test_2x2_path_routes_ties_like_the_reference(hw) -> None:
         layer = MaxPool2D(2)
         np.testing.assert_array_equal(layer.forward(x, training=training), ref)
         np.testing.assert_array_equal(layer.backward(g), routed(x.shape, where, g))
+
+
+@pytest.mark.parametrize("n", [1, 5])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize(("p", "s", "hw"), CASES, ids=str)
+def test_sub_blocks_of_a_few_samples_match_the_reference(
+    monkeypatch: pytest.MonkeyPatch, n: int, training: bool, p, s, hw
+) -> None:
+    # CACHE_BYTES of two samples: 5 samples go in sub-blocks 0-2, 2-4, 4-5 (a short last one),
+    # in forward (both the argmax path and inference's separable maxima) and backward; rounded
+    # inputs tie often
+    from nnf_layers.kernels import pooling as kernels
+
+    rng = np.random.default_rng(n * 7 + p)
+    x = np.round(rng.standard_normal((n, 3, *hw)), 1)
+    monkeypatch.setattr(kernels, "CACHE_BYTES", 2 * x[0].nbytes)
+    layer = MaxPool2D(p, s)
+    out = layer.forward(x, training=training)
+    ref, where = reference(x, p, s or p)
+    np.testing.assert_array_equal(out, ref)
+    g = rng.standard_normal(out.shape)
+    dx = layer.backward(g)  # overlapping windows add in another order than the loop
+    np.testing.assert_allclose(dx, routed(x.shape, where, g), rtol=1e-14, atol=1e-15)
+    check_gradients(MaxPool2D(p, s), rng.standard_normal((n, 2, *hw)), training=training)
