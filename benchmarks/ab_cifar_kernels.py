@@ -97,7 +97,7 @@ def _setup(name: str, images: int) -> tuple[Any, np.ndarray, np.ndarray, float, 
         return nnf_side.lenet5(1234), x[:images], y[:images], 0.05, "categorical_crossentropy"
     if name == "tutorial":
         x, y = data.tutorial_zeros_ones()
-        x, y = data.tiled(x, images), data.tiled(y, images)
+        x, y = data.tiled(x, images), data.tiled(y, images).reshape(images, -1)
         return nnf_side.tutorial_model(0), x, y, 0.5, "binary_crossentropy"
     raise SystemExit(f"unknown --model {name!r}: use cifar, lenet5 or tutorial")
 

@@ -120,7 +120,7 @@ def test_2x2_path_routes_ties_like_the_reference(hw) -> None:
 def test_sub_blocks_of_a_few_samples_match_the_reference(
     monkeypatch: pytest.MonkeyPatch, n: int, training: bool, p, s, hw
 ) -> None:
-    # CACHE_BYTES of two samples: 5 samples go in sub-blocks 0-2, 2-4, 4-5 (a short last one),
+    # CACHE_BYTES of two samples: 5 samples go in sub-blocks 0-3, 3-5 (round(5/2) even parts),
     # in forward (both the argmax path and inference's separable maxima) and backward; rounded
     # inputs tie often
     from nnf_layers.kernels import pooling as kernels
