@@ -1,23 +1,24 @@
 """In-process A/B of kernel variants on any benchmark network, timed per layer (session 8).
 
-    python benchmarks/ab_cifar_kernels.py --model cifar --rounds 7 'base=pass' \
-        'slow_pool=poolk.SEPARABLE = False'
+    NNF_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/ab_cifar_kernels.py \
+        --model cifar --cpu-time --rounds 7 'base=pass' 'cols2M=conv.COLUMN_BYTES = 2 << 20'
 
 ``benchmarks/ab_fit.py``'s method (same-process alternating variants, order reversed every
-other round, round 0 warm-up, module constants and class attributes restored before every
-variant, and so are module functions) for the CIFAR-sized net (``--model cifar``: random 3x32x32 images, batch 64, SGD
-momentum 0.9), LeNet-5 (``lenet5``: the bundled MNIST subset, batch 32) or the tutorial CNN
-in a batch (``tutorial``), and for inference (``--predict``: ``Sequential.predict`` in chunks
-of ``--batch``). In scope for the variants' code: ``np``, ``conv``
-(nnf_layers.kernels.convolution), ``im2col``, ``convlayer``, ``act``, ``elem``
+other round, round 0 warm-up, module constants, functions and class attributes restored
+before every variant) for the CIFAR-sized net (``--model cifar``: random 3x32x32 images,
+batch 64, SGD momentum 0.9), LeNet-5 (``lenet5``: the bundled MNIST subset, batch 32) or
+the tutorial CNN in a batch (``tutorial``), and for inference (``--predict``:
+``Sequential.predict`` in chunks of ``--batch``). In scope for the variants' code: ``np``,
+``conv`` (nnf_layers.kernels.convolution), ``im2col``, ``convlayer``, ``act``, ``elem``
 (kernels.elementwise), ``pool``, ``poolk`` (kernels.pooling), ``threads`` and ``model``;
 convolution plans are made afresh after every variant's code (layouts are chosen then).
 
-Printed: ms per step (per chunk with --predict) for each layer's forward/backward and the
-whole step, medians, and the median and range of same-round ratios to the first variant
-(< 1: faster). ``NNF_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` times one core's work; add
-``--cpu-time`` to time it by the main thread's CPU clock, which time spent waiting for a core
-on a busy host does not inflate (memory-bandwidth contention still shows).
+Printed: ms per step (per chunk with --predict) for each layer's forward, backward and
+backward_parameters and the whole step, medians, and the median and range of same-round
+ratios to the first variant (< 1: faster). ``NNF_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1``
+times one core's work; add ``--cpu-time`` to time it by the main thread's CPU clock, which
+time spent waiting for a core on a busy host does not inflate (memory-bandwidth contention
+still shows).
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ CLOCK = time.perf_counter
 
 
 def _timed(model: Any, table: dict[tuple[int, str], float], index: dict[int, int]) -> None:
-    """Wrap every layer class's forward/backward to add its time (``CLOCK``) to ``table``."""
+    """Wrap every layer class's forward, backward and backward_parameters (the first layer's
+    backward) to add its time (``CLOCK``) to ``table``."""
     for cls in {type(layer) for layer in model.layers}:
-        for name in ("forward", "backward"):
+        for name in ("forward", "backward", "backward_parameters"):
             method = getattr(cls, name)
 
             def wrapper(
@@ -166,7 +168,8 @@ def main() -> None:
     base = results[variants[0][0]]
     keys = sorted((k for k in base if k != "step"), key=lambda k: (k[0], k[1] != "forward"))
     first = variants[0][0]
-    print(f"ms per step, median (same-round ratio to {first}: median [min-max]), {args.rounds} rounds")
+    ratio = f"same-round ratio to {first}: median [min-max]"
+    print(f"ms per step, median ({ratio}), {args.rounds} rounds")
     header = ["layer"] + [name for name, _ in variants]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     labels = {i: type(layer).__name__ for i, layer in enumerate(model.layers)}

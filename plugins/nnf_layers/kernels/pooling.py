@@ -15,7 +15,8 @@ from nnf.parallel import threads
 BLOCK = 64  # samples per thread block: smaller ones gained nothing at batch 64 (thread handoff)
 # Input bytes per sub-block: a block's intermediates (row maxima, masks) and strided writes
 # stay in the core's cache. The CIFAR-sized net's first pool (64x32x32x32 float32, 8 MB)
-# ran forward 1.4x and backward 1.5x faster in sub-blocks of 512 KB than in one (benchmarks/README.md).
+# ran forward 1.4x and backward 1.5x faster in sub-blocks of 512 KB than in one
+# (benchmarks/README.md, "Session 8: kernels").
 CACHE_BYTES = 512 * 1024
 
 
