@@ -9,8 +9,11 @@ used while still in cache and work buffers do not grow with the batch. Layers wi
 values per window (C*k*k <= ``BATCH_MAJOR_MAX``, e.g. a network's first layer) use the
 batch-major column layout (one small product per sample), the others the long layout (one
 product per block, and a blocked product for the kernel gradient; at stride 1 the input
-gradient is one product on the input's grid, ``_input_gradient_grid``): each measured
-fastest at the LeNet-5 and tutorial shapes (benchmarks/README.md, "Convolution kernels").
+gradient is one product on the input's grid, ``_input_gradient_grid``, or for layers of many
+input channels on the columns' layout, ``_input_gradient_long``): each measured fastest at
+the LeNet-5, tutorial and CIFAR-sized shapes (benchmarks/README.md, "Convolution kernels",
+"Session 8: kernels"). dL/dx is built block by block in per-thread padded buffers and only
+their interior copied into the result.
 Forward keeps the padded input, not the columns: backward rebuilds each block's columns,
 which costs less than reading a whole batch of them back from memory (a batch of one block,
 as in the tutorial's per-sample loop, reuses them).
@@ -40,16 +43,19 @@ BATCH_MAJOR_MAX = 32  # C*k*k up to which the batch-major layout is used
 # Most bytes of im2col columns (long layout) or per-sample input-gradient columns held at a
 # time per thread: a block has fewer than SUB_BATCH samples when theirs would exceed it, so a
 # wide layer on large images (64 channels, 3x3, 64x64: 9.7 MB of columns per sample) holds one
-# sample's columns, not SUB_BATCH samples' (155 MB). CIFAR-sized layers (at most 5.3 MB a
-# block of 16) and LeNet-5's are not affected.
+# sample's columns, not SUB_BATCH samples' (155 MB). 1 MB keeps a block's columns inside a
+# core's 2 MB L2 cache: the CIFAR-sized net's conv2 forward (330 KB of columns a sample) ran
+# 0.92-0.94x the time in blocks of 3 samples than of 16 (8 MB); LeNet-5's (55 KB a sample)
+# keep blocks of 16.
 COLUMN_BYTES = 1024 * 1024
 # Bytes of input-gradient products made at a time (``_input_gradient_grid``): at LeNet-5's
 # conv2, 3 kernel offsets of a 16-sample block, which measured fastest (1 to 25 tried).
 GRID_BYTES = 256 * 1024
 # Layers with at least this many input channels take the input gradient on the columns' own
-# layout (``_input_gradient_long``): one product (k*k*C, D) @ (D, B*L), LONG_ROWS rows at a
-# time, and col2im by offset. With many channels the grid's per-offset products
-# (C rows each) ran BLAS below its pace and the grid's spare columns add work.
+# layout (``_input_gradient_long``): the product (k*k*C, D) @ (D, B*L) a few kernel offsets
+# at a time, then col2im by offset. With many channels the grid's per-offset products (C rows
+# each) ran BLAS below its pace and the grid's spare columns add work (CIFAR-sized conv2
+# backward 0.92x alone); with few (LeNet-5's conv2, C = 6) the grid stays faster (1.17x).
 LONG_INPUT_MIN_CHANNELS = 16
 LONG_BYTES = 2 * 1024 * 1024  # products made at a time there: about a core's L2 cache
 
