@@ -6,11 +6,11 @@
 ``benchmarks/ab_fit.py``'s method (same-process alternating variants, order reversed every
 other round, round 0 warm-up, module constants, functions and class attributes restored
 before every variant) for the CIFAR-sized net (``--model cifar``: random 3x32x32 images,
-batch 64, SGD momentum 0.9), LeNet-5 (``lenet5``: the bundled MNIST subset, batch 32) or
-the tutorial CNN in a batch (``tutorial``), and for inference (``--predict``:
-``Sequential.predict`` in chunks of ``--batch``). In scope for the variants' code: ``np``,
-``conv`` (nnf_layers.kernels.convolution), ``im2col``, ``convlayer``, ``act``, ``elem``
-(kernels.elementwise), ``pool``, ``poolk`` (kernels.pooling), ``threads`` and ``model``;
+batch 64, SGD momentum 0.9), LeNet-5 (``lenet5``: the bundled MNIST subset, batch 32), the
+tutorial CNN in a batch (``tutorial``) or job (r)'s ResNet (``resnet``), and for inference
+(``--predict``: ``Sequential.predict`` in chunks of ``--batch``). In scope for the variants'
+code: ``np``, ``conv`` (nnf_layers.kernels.convolution), ``im2col``, ``convlayer``, ``act``,
+``elem`` (kernels.elementwise), ``pool``, ``poolk`` (kernels.pooling), ``threads``, ``model``;
 convolution plans are made afresh after every variant's code (layouts are chosen then).
 
 Printed: ms per step (per chunk with --predict) for each layer's forward, backward and
@@ -101,13 +101,16 @@ def _setup(name: str, images: int) -> tuple[Any, np.ndarray, np.ndarray, float, 
         x, y = data.tutorial_zeros_ones()
         x, y = data.tiled(x, images), data.tiled(y, images).reshape(images, -1)
         return nnf_side.tutorial_model(0), x, y, 0.5, "binary_crossentropy"
-    raise SystemExit(f"unknown --model {name!r}: use cifar, lenet5 or tutorial")
+    if name == "resnet":
+        x, y = data.cifar_shaped(images, seed=0)
+        return nnf_side.resnet(0), x, y, 0.01, "categorical_crossentropy"
+    raise SystemExit(f"unknown --model {name!r}: use cifar, lenet5, tutorial or resnet")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", nargs="+", help="name=code; the first is the baseline")
-    parser.add_argument("--model", default="cifar", help="cifar, lenet5 or tutorial")
+    parser.add_argument("--model", default="cifar", help="cifar, lenet5, tutorial or resnet")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--images", type=int, default=1024)
