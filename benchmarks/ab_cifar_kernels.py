@@ -57,7 +57,7 @@ def _snapshot() -> list[tuple[Any, str, Any]]:
         for name, value in vars(module).items():
             if name.isupper() or callable(value):
                 saved.append((module, name, value))
-            elif isinstance(value, type) and value.__module__ == module.__name__:
+            if isinstance(value, type) and value.__module__ == module.__name__:
                 for attr, member in vars(value).items():
                     if not attr.startswith("__"):
                         saved.append((value, attr, member))

@@ -175,6 +175,18 @@ class Convolution:
         np.copyto(cols.reshape(geo.channels, geo.k, geo.k, b - a, -1), np.moveaxis(windows, 0, 3))
         return cols
 
+    def dense_columns(self, xp: np.ndarray, a: int, b: int) -> np.ndarray:
+        """im2col of samples ``a:b`` of the padded batch ``xp`` at the output positions only:
+        (b-a, C*k*k, H'*W'), into this thread's buffer (``block_columns``' stride-1 columns
+        also hold the positions between output rows)."""
+        geo = self.geo
+        rows, positions = geo.channels * geo.k**2, geo.out_h * geo.out_w
+        step = max(self.column_capacity(), b - a)
+        cols = self._buffer("dense_cols", (step, rows, positions), xp.dtype)[: b - a]
+        view = geo.window_view(xp[a:b], dense=True)
+        np.copyto(cols.reshape(view.shape), view)
+        return cols
+
     # ----------------------------------------------------------------- backward
     def gradients(
         self, g: np.ndarray, saved: Saved, kernels: np.ndarray, with_input: bool
@@ -200,15 +212,26 @@ class Convolution:
         # copied here: no zeroed whole-batch padded array, no cropping pass over it.
         dx = np.empty(geo.input_shape(n), dtype=g.dtype) if with_input else None
         long_input = geo.flat and not self.batch_major and self.input_gradient_long()
+        # Batch-major layers whose columns are rebuilt take the kernel gradient straight from
+        # dL/dy (N, D, H'*W'), against columns of the output positions only (no (B, D, L)
+        # copy of dL/dy).
+        dense = self.batch_major and kept is None
+        g_rows = np.ascontiguousarray(g).reshape(n, d, -1) if dense else g
 
         def run(group: int, start: int, stop: int) -> np.ndarray | None:
             total = None
             for a in range(start, stop, step):
                 b = min(a + step, stop)
-                matrix = self._gradient_block(g, a, b, step)
+                matrix = None if dense and dx is None else self._gradient_block(g, a, b, step)
                 col_step = self.block_size(b - a)  # even blocks within this one
                 for c in range(a, b, col_step):
                     e = min(c + col_step, b)
+                    if dense:  # one (D, H'W') @ (H'W', C*k*k) product per sample, summed
+                        cols = self.dense_columns(xp, c, e)
+                        part = np.matmul(g_rows[c:e], cols.transpose(0, 2, 1)).sum(axis=0)
+                        total = part if total is None else total + part
+                        continue
+                    assert matrix is not None
                     cols = kept if kept is not None else self.block_columns(xp, c, e)
                     if self.batch_major:  # one (D, L) @ (L, C*k*k) product per sample, summed
                         part = np.matmul(matrix[c - a : e - a], cols.transpose(0, 2, 1))
@@ -219,6 +242,8 @@ class Convolution:
                         total = part
                     else:
                         total += part
+                if dx is not None:
+                    assert matrix is not None
                 if dx is not None and long_input:
                     self._input_gradient_long(matrix, kernels, a, b, step, dx[a:b])
                 elif dx is not None and geo.flat and not self.batch_major:

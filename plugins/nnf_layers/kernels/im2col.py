@@ -126,12 +126,13 @@ class Geometry:
         top, bottom, left, right = self.pads
         return (n, self.channels, self.height - top - bottom, self.width - left - right)
 
-    def window_view(self, xp: np.ndarray) -> np.ndarray:
-        """The windows of contiguous ``xp`` (N, C, H, W) as a view (N, C, k, k, *positions)."""
+    def window_view(self, xp: np.ndarray, dense: bool = False) -> np.ndarray:
+        """The windows of contiguous ``xp`` (N, C, H, W) as a view (N, C, k, k, *positions):
+        positions (L,) at stride 1, else (H', W'); ``dense``: (H', W') at any stride."""
         n, c = xp.shape[:2]
         sn, sc, sh, sw = xp.strides
         k, s = self.k, self.stride
-        if self.flat:
+        if self.flat and not dense:
             shape: tuple[int, ...] = (n, c, k, k, self.length)
             strides: tuple[int, ...] = (sn, sc, sh, sw, sw)
         else:
