@@ -55,7 +55,7 @@ GRID_BYTES = 256 * 1024
 # layout (``_input_gradient_long``): the product (k*k*C, D) @ (D, B*L) a few kernel offsets
 # at a time, then col2im by offset. With many channels the grid's per-offset products (C rows
 # each) ran BLAS below its pace and the grid's spare columns add work (CIFAR-sized conv2
-# backward 0.92x alone); with few (LeNet-5's conv2, C = 6) the grid stays faster (1.17x).
+# backward 0.82-0.86x); with few (LeNet-5's conv2, C = 6) the grid stays faster (1.17x).
 LONG_INPUT_MIN_CHANNELS = 16
 LONG_BYTES = 2 * 1024 * 1024  # products made at a time there: about a core's L2 cache
 
