@@ -242,13 +242,14 @@ class Convolution:
                         total = part
                     else:
                         total += part
-                if dx is not None:
-                    assert matrix is not None
-                if dx is not None and long_input:
+                if dx is None:
+                    continue
+                assert matrix is not None  # built whenever dL/dx is wanted
+                if long_input:
                     self._input_gradient_long(matrix, kernels, a, b, step, dx[a:b])
-                elif dx is not None and geo.flat and not self.batch_major:
+                elif geo.flat and not self.batch_major:
                     self._input_gradient_grid(g, kernels, a, b, step, dx[a:b])
-                elif dx is not None:  # one (C*k*k, D) @ (D, L) product per sample + col2im
+                else:  # one (C*k*k, D) @ (D, L) product per sample + col2im
                     if self.batch_major:
                         per_sample = matrix  # (B, D, L)
                     else:
