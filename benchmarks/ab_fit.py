@@ -41,7 +41,7 @@ MODULES = (conv, convlayer, act, pool, poolk)
 def _snapshot() -> list[tuple[Any, str, Any]]:
     """(owner, name, value) for every module constant and layer-class attribute to restore
     (methods, and flags such as ``act.ReLU.commutes_with_max``)."""
-    saved = []
+    saved: list[tuple[Any, str, Any]] = []
     for module in MODULES:
         for name, value in vars(module).items():
             if name.isupper():

@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -228,7 +229,7 @@ DINPUT = {
 }
 
 
-def nnf_layer(x: np.ndarray, w: np.ndarray) -> object | None:
+def nnf_layer(x: np.ndarray, w: np.ndarray) -> Any:
     """nnf's own Convolutional (valid, bias per channel) with these kernels, or None."""
     try:
         from nnf.layers import Convolutional
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         x = rng.standard_normal((n, c, h, wd), dtype=np.float32)
         w = rng.standard_normal((d, c, k, k), dtype=np.float32)
         g = rng.standard_normal((n, d, h - k + 1, wd - k + 1), dtype=np.float32)
-        fwd = {
+        fwd: dict[str, Callable[[], np.ndarray]] = {
             s: functools.partial(f, x, w)
             for s, f in FORWARD.items()
             if not (f is fwd_scipy_loops and n > 32)

@@ -26,7 +26,7 @@ def cpu_model() -> str:
 def blas_info() -> list[dict[str, Any]]:
     """NumPy's BLAS as threadpoolctl reports it (library, kernel, threads), if installed."""
     if importlib.util.find_spec("threadpoolctl") is None:
-        cfg = (
+        cfg: Any = (
             np.show_config(mode="dicts") if np.lib.NumpyVersion(np.__version__) >= "1.26.0" else {}
         )
         blas = cfg.get("Build Dependencies", {}).get("blas", {}) if cfg else {}

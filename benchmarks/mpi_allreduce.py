@@ -65,6 +65,7 @@ def measure(model: nnf.Sequential, per_rank: int, steps: int) -> tuple[float, fl
     comm = MPI.COMM_WORLD
     runner = MPIRuntime(execution_order(model.layers), comm)
     rng = np.random.default_rng(comm.Get_rank())
+    assert model.input_shape is not None  # built
     x = rng.random((per_rank, *model.input_shape), dtype=np.float32)
     y = rng.integers(0, 10, per_rank)
     compute, reduce = [], []

@@ -183,9 +183,10 @@ FORK_CHECK = textwrap.dedent(
         return real_fork()
     os.fork = watched
     x = np.random.default_rng(0).standard_normal((8192, 40)).astype(np.float32)
+    # a dense net splits in parts of host.WORK_PER_WEIGHT (64) samples or more: batch 128
     model = nnf.Sequential([Dense(output_size=10), Softmax()], input_shape=(40,))
     model.predict(x)  # starts nnf's own pool thread: fit stops it before forking
-    model.fit(x, np.arange(8192) % 10, epochs=1, batch_size=64, seed=0, verbose=0,
+    model.fit(x, np.arange(8192) % 10, epochs=1, batch_size=128, seed=0, verbose=0,
               loss="categorical_crossentropy")
     print(forks)
     print(blas.park_threads())  # whether nnf could end OpenBLAS's idle threads
@@ -225,7 +226,7 @@ NATIVE_THREAD = textwrap.dedent(
     assert libc.pthread_create(ctypes.byref(tid), None, sleep, ctypes.c_void_p(60)) == 0
     x = np.random.default_rng(0).standard_normal((8192, 40)).astype(np.float32)
     model = nnf.Sequential([Dense(output_size=10), Softmax()], input_shape=(40,))
-    model.fit(x, np.arange(8192) % 10, epochs=1, batch_size=64, seed=0, verbose=0,
+    model.fit(x, np.arange(8192) % 10, epochs=1, batch_size=128, seed=0, verbose=0,
               loss="categorical_crossentropy")
     print(forks)
     os._exit(0)  # the sleeping C thread would keep the process alive

@@ -17,9 +17,18 @@ import pytest
 from nnf import Sequential, parallel
 from nnf.errors import ConfigError, TrainingError
 from nnf.layer import Layer
-from nnf.layers import Convolutional, Dense, Dropout, Flatten, MaxPool2D, ReLU, Softmax
+from nnf.layers import (
+    Convolutional,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Softmax,
+)
 from nnf.parallel import blas, host, threads, workers
-from nnf.parallel.host import MIN_PART, PARAMS_PER_SAMPLE, core_split, min_part
+from nnf.parallel.host import MIN_PART, WORK_PER_WEIGHT, core_split, forward_macs, min_part
 from nnf.parallel.replicas import Replicas
 from nnf.parallel.workers import ProcessReplicas
 
@@ -120,12 +129,70 @@ def test_core_split_divides_fake_core_counts(cores, batch, least, expected) -> N
     assert core_split(cores, batch, least, can_split=False) == (1, 0)
 
 
+def _conv_net() -> Sequential:
+    """Much work per weight: 16 3x3 kernels over 16x16 pixels, a small dense layer."""
+    conv = Convolutional(kernel_size=3, depth=16, padding="same", bias="channel")
+    layers = [conv, MaxPool2D(4), Flatten()]
+    return Sequential([*layers, Dense(output_size=3)], input_shape=(1, 16, 16)).build(seed=0)
+
+
 @pytest.mark.parametrize(("cores", "batch", "parts"), [(8, 64, 4), (64, 256, 16), (3, 64, 3)])
 def test_split_parts_follows_the_core_count(cores, batch, parts, monkeypatch, use_threads) -> None:
     use_threads(cores)
-    model = Sequential([Flatten(), Dense(output_size=3)], input_shape=(1, 4, 4)).build(seed=0)
+    model = _conv_net()
     assert min_part(model.layers) == MIN_PART
     assert host.split_parts(model.layers, batch) == parts
+
+
+def test_forward_macs_counts_the_products_of_a_sample() -> None:
+    conv, pool, flatten, dense = _conv_net().layers
+    assert forward_macs(conv) == 16 * 1 * 3 * 3 * 16 * 16 + 16  # kernels per pixel, biases
+    assert forward_macs(dense) == 3 * 256 + 3
+    assert forward_macs(pool) == forward_macs(flatten) == 0
+    # the tutorial's bias per position is one add per output value, not a weight matrix
+    tutorial = Sequential(
+        [Convolutional(kernel_size=3, depth=5, bias="position"), Flatten()],
+        input_shape=(1, 28, 28),
+    ).build(seed=0)
+    assert forward_macs(tutorial.layers[0]) == 5 * 9 * 26 * 26 + 5 * 26 * 26
+
+
+def test_a_layer_may_declare_its_own_work() -> None:
+    class Declared(Dense):
+        def forward_macs(self) -> int:
+            return 10**9
+
+    model = Sequential([Flatten(), Declared(output_size=3)], input_shape=(1, 4, 4)).build(seed=0)
+    assert forward_macs(model.layers[1]) == 10**9
+    assert min_part(model.layers) == MIN_PART
+
+
+@pytest.mark.parametrize(
+    ("name", "layers", "least"),
+    [
+        # LeNet-5-like (a conv net): every weight works on many pixels
+        ("conv", [Convolutional(kernel_size=3, depth=16, padding="same"), Flatten()], MIN_PART),
+        # a dense net: each weight once per sample, so parts need WORK_PER_WEIGHT samples
+        ("dense", [Flatten(), Dense(output_size=100)], WORK_PER_WEIGHT),
+        # no weights at all: only the per-step costs count
+        ("pool", [MaxPool2D(2), Flatten()], MIN_PART),
+    ],
+)
+def test_parts_are_sized_by_work_per_weight(name, layers, least) -> None:
+    model = Sequential(layers, input_shape=(1, 16, 16)).build(seed=0)
+    assert min_part(model.layers) == least, name
+
+
+def test_the_tutorial_cnn_splits_only_large_batches(use_threads) -> None:
+    # its weights are one 3380x100 matrix used once per sample: split at batch 32 and 64 it
+    # ran 0.95x and 0.98x, at 128 1.10x (benchmarks/README.md, "The split rule")
+    use_threads(2)
+    layers = [Convolutional(kernel_size=3, depth=5, bias="position"), Sigmoid(), Flatten()]
+    layers += [Dense(output_size=100), Sigmoid(), Dense(output_size=2), Sigmoid()]
+    model = Sequential(layers, input_shape=(1, 28, 28)).build(seed=0)
+    least = min_part(model.layers)
+    assert 32 < least <= 64
+    assert [host.split_parts(model.layers, b) for b in (32, 64, 128)] == [1, 1, 2]
 
 
 def test_thread_setting_from_the_environment(monkeypatch, use_threads) -> None:
@@ -390,6 +457,11 @@ class IndependentCounter(BatchCounter):
     key = "test.IndependentCounter.v1"
     samples_independent = True
 
+    def forward_macs(self) -> int:
+        """Declared work: as much per sample as a convolution, so the tiny models of these
+        tests split like real ones (``host.min_part``)."""
+        return 10**6
+
 
 def _fit_in_batches_of_64(layer: Layer, samples: int = 64) -> None:
     """Train Flatten -> ``layer`` -> Dense for one epoch in batches of 64."""
@@ -490,7 +562,7 @@ def test_models_with_many_weights_per_sample_need_larger_parts(use_threads) -> N
     use_threads(2)
     model = Sequential([Dense(output_size=100)], input_shape=(4096,)).build(seed=0)
     least = min_part(model.layers)
-    assert least == -(-(4096 * 100 + 100) // PARAMS_PER_SAMPLE) > MIN_PART
+    assert least == WORK_PER_WEIGHT > MIN_PART  # each weight once per sample
     with data_parallel(model.layers, 2 * least - 1) as replicas:
         assert replicas is None
     with data_parallel(model.layers, 2 * least) as replicas:

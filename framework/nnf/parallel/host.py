@@ -13,25 +13,69 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..layer import Layer
 from . import threads
 from .replicas import Replicas
 from .single import Runtime
 from .workers import ProcessReplicas, fork_available
 
-# A split pays when each part has enough samples to work on, and more so the more weights
-# it must copy and sum per step. Measured (fit, processes): LeNet-5 (62k weights) at batch 32
-# 1.46x faster in two parts of 16, at batch 16 not faster in parts of 8; the tutorial CNN
-# (342k weights, one 3380x100 product OpenBLAS threads well) 0.89-0.91x split at batch 32 to
-# 128. So parts get at least MIN_PART samples and one per PARAMS_PER_SAMPLE weights.
+# A split pays when each part's work is large against what splitting adds per step: the
+# weights copied to the parts and their gradients summed (O(weights) per part), and every
+# part reading the weight matrices again. So a part gets at least MIN_PART samples (below
+# that, the per-step costs of the parts and small GEMMs win), and enough samples that its
+# forward multiply-adds are WORK_PER_WEIGHT times the model's weights or more:
+#
+#     least = max(MIN_PART, ceil(WORK_PER_WEIGHT * weights / forward_macs_per_sample))
+#
+# Measured on 2 cores (fit, worker processes; benchmarks/ab_split.py, benchmarks/README.md
+# "The split rule"), in multiply-adds per weight of a part (samples x MACs/sample / weights):
+# the tutorial CNN (342k weights, 369k MACs a sample, nearly all one 3380x100 product)
+# lost split at parts of 16 to 64 (17-69 per weight: 0.89-0.91x); LeNet-5 (62k weights, 417k
+# MACs) won at parts of 16 (108 per weight: 1.46x) but not of 8 (54); the CIFAR-sized net
+# (321k weights, 8.2M MACs) won 1.53x at parts of 32 (819 per weight), where the old rule by
+# weights alone (one sample per 4,096 weights: parts of 79 or more) never split it at batch 64.
 MIN_PART = 16
-PARAMS_PER_SAMPLE = 4096
+WORK_PER_WEIGHT = 64
+
+
+def weight_count(layers: Sequence[Layer]) -> int:
+    """The number of trainable values of ``layers`` (what a split copies and sums per step)."""
+    return sum(int(p.size) for layer in layers for p in layer.params.values())
+
+
+def forward_macs(layer: Layer) -> int:
+    """Multiply-adds of one sample's forward through a built ``layer``.
+
+    A layer may declare its own (a ``forward_macs()`` method returning an int). Otherwise it
+    is estimated from its parameters: each weight array (2 or more dimensions, not named as a
+    bias) is applied once per output position, that is ``size * out_size / shape[0]`` (a
+    dense layer's ``(out, in)`` matrix once per sample, a convolution's ``(depth, C, k, k)``
+    kernels once per output pixel); every other parameter counts once. Layers without
+    parameters (activations, pooling) count 0: their passes over memory are not weighed.
+    """
+    declared = getattr(layer, "forward_macs", None)
+    if callable(declared):
+        return max(0, int(declared()))
+    out_size = int(np.prod(layer.out_shape)) if layer.out_shape else 1
+    total = 0
+    for name, p in layer.params.items():
+        if p.ndim >= 2 and "bias" not in name.lower() and p.shape[0] > 0:
+            total += int(p.size) * max(1, out_size // p.shape[0])
+        else:
+            total += int(p.size)
+    return total
 
 
 def min_part(layers: Sequence[Layer]) -> int:
-    """The fewest samples a part of a split batch may have for these layers."""
-    weights = sum(int(p.size) for layer in layers for p in layer.params.values())
-    return max(MIN_PART, -(-weights // PARAMS_PER_SAMPLE))
+    """The fewest samples a part of a split batch may have for these layers: ``MIN_PART``,
+    or more where the model has many weights for the work a sample brings (see above)."""
+    weights = weight_count(layers)
+    macs = sum(forward_macs(layer) for layer in layers)
+    if weights == 0 or macs == 0:
+        return MIN_PART
+    return max(MIN_PART, -(-WORK_PER_WEIGHT * weights // macs))
 
 
 def splittable(layers: Sequence[Layer]) -> bool:
