@@ -107,11 +107,11 @@ def cifar_shaped(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, y.astype(np.int64)
 
 
-def cifar_sized(n: int = 4096, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Random CIFAR-sized data: ``n`` float32 images (3, 32, 32) in [0, 1) and labels 0-9.
+def cifar_sized(n: int = 4096, seed: int = 0, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Random CIFAR-sized data: ``n`` float32 images (3, size, size) in [0, 1) and labels 0-9.
 
     Throughput does not depend on the pixels; random data keeps the job free of downloads.
     """
     rng = np.random.default_rng(seed)
-    x = rng.random((n, 3, 32, 32), dtype=np.float32)
+    x = rng.random((n, 3, size, size), dtype=np.float32)
     return x, rng.integers(0, 10, n)

@@ -53,6 +53,27 @@ CIFAR_MACS = (
     + 256 * 10
 )
 CIFAR_TRAIN_FLOPS = 3 * 2 * CIFAR_MACS
+
+
+def cifar_style_macs(width: int, size: int) -> int:
+    """Multiply-adds of one image through the growth job's net: the CIFAR-sized net with
+    ``width``/2 ``width``/2 ``width`` channels on 3x``size``x``size`` (width 32, size 32: it)."""
+    s1, s2, s3 = size, size // 2, size // 4
+    flat = 2 * width * (size // 8) ** 2
+    return (
+        conv_macs(3, width, 3, s1, s1)
+        + conv_macs(width, 2 * width, 3, s2, s2)
+        + conv_macs(2 * width, 2 * width, 3, s3, s3)
+        + flat * 256
+        + 256 * 10
+    )
+
+
+GROWTH_WIDTHS = (16, 32, 64, 128)
+GROWTH_SIZES = (28, 32, 64)
+# FLOPs each growth run trains on (images = budget / FLOPs per image, at least a few batches)
+GROWTH_BUDGET = {"full": 40e9, "quick": 12e9}
+GROWTH_LEAST = {"full": 128, "quick": 64}
 CIFAR_INFER_FLOPS = 2 * CIFAR_MACS
 
 
@@ -347,6 +368,43 @@ def _r_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
     return {"items": e * len(x), "loss": float(loss)}
 
 
+# ------------------------------------------ (w) growth: the CIFAR-style net, wider and larger
+def growth_images(width: int, size: int, quick: bool) -> int:
+    """Images a growth run trains on: a fixed FLOP budget, at least a few batches."""
+    key = "quick" if quick else "full"
+    per_image = 3 * 2 * cifar_style_macs(width, size)
+    return max(GROWTH_LEAST[key], int(GROWTH_BUDGET[key] // per_image) // 64 * 64)
+
+
+def _w_setup(side: str) -> Any:
+    _side_setup(side)
+    return None  # each variant draws its own images (their size varies)
+
+
+def _w_prepare(side: str, d: Any, p: dict[str, Any]) -> Any:
+    width, size = p["width"], p["size"]
+    n = p.get("limit") or growth_images(width, size, p["quick"])
+    x, y = data.cifar_sized(n, seed=SEED, size=size)
+    if side.startswith("nnf"):
+        import nnf_side
+
+        return nnf_side.cifar_sized(SEED, width=width, size=size), x, y
+    return None, x, y
+
+
+def _w_work(side: str, st: Any, p: dict[str, Any]) -> dict[str, Any]:
+    model, x, y = st
+    lr, bs = p["lr"], p["batch_size"]
+    if side.startswith("nnf"):
+        import nnf_side
+
+        loss = nnf_side.fit(model, x, y, 1, bs, lr, "categorical_crossentropy", SEED, momentum=0.9)
+    else:
+        _, loss = _torch().train_cifar_sized(x, y, 1, bs, lr, SEED, width=p["width"])
+    flops = 3 * 2 * cifar_style_macs(p["width"], p["size"])
+    return {"items": len(x), "loss": float(loss), "flops_per_item": flops}
+
+
 _BOTH = ("nnf", "torch1", "torch2")
 _INFER = (*_BOTH, ONNX_SIDE)
 
@@ -464,6 +522,22 @@ JOBS: dict[str, Job] = {
             _g_setup,
             _h_prepare,
             _d_work,
+        ),
+        Job(
+            "growth",
+            "(w) growth: CIFAR-style net training by channel width and input size, batch 64",
+            "images",
+            _BOTH,
+            CIFAR_TRAIN_FLOPS,  # per variant: the run's own flops_per_item
+            {"lr": 0.01, "batch_size": 64, "quick": False},
+            {"lr": 0.01, "batch_size": 64, "quick": True},
+            _w_setup,
+            _w_prepare,
+            _w_work,
+            variants=[{"width": w, "size": s} for s in GROWTH_SIZES for w in GROWTH_WIDTHS],
+            kind="scaling",
+            optional=True,  # ~5 min (--quick: ~2): run with --jobs w
+            memory_run=False,  # short fits: parts run on threads, no worker process to sample
         ),
         Job(
             "fashion",

@@ -121,13 +121,16 @@ def fit_resnet(
     return float(history["loss"][-1])
 
 
-def cifar_sized(seed: int, dtype: str = "float32") -> nnf.Sequential:
+def cifar_sized(
+    seed: int, dtype: str = "float32", width: int = 32, size: int = 32
+) -> nnf.Sequential:
     """The CIFAR-sized net: 3x32x32, three 3x3 "same" convolutions of 32/64/64 channels with
-    a bias per channel, each followed by ReLU and a 2x2 max pool, Dense 256, Dense 10."""
+    a bias per channel, each followed by ReLU and a 2x2 max pool, Dense 256, Dense 10. The
+    growth job varies it: ``width``, 2 ``width``, 2 ``width`` channels on 3x``size``x``size``."""
     from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
 
     layers: list[Any] = []
-    for depth in (32, 64, 64):
+    for depth in (width, 2 * width, 2 * width):
         layers += [
             Convolutional(kernel_size=3, depth=depth, padding="same", bias="channel", init="he"),
             ReLU(),
@@ -135,7 +138,7 @@ def cifar_sized(seed: int, dtype: str = "float32") -> nnf.Sequential:
         ]
     layers += [Flatten(), Dense(output_size=256, init="he"), ReLU(), Dense(output_size=10)]
     layers.append(Softmax())
-    model = nnf.Sequential(layers, input_shape=(3, 32, 32), dtype=dtype)
+    model = nnf.Sequential(layers, input_shape=(3, size, size), dtype=dtype)
     return model.build(seed=seed)
 
 

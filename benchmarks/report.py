@@ -163,6 +163,36 @@ def scaling_table(result: dict[str, Any], label: str) -> str:
     return _table(header, rows)
 
 
+def growth_table(result: dict[str, Any], gemm: float) -> str:
+    """One row per (width, input size): images/s of each side, nnf / best torch (same-round
+    ratios), each side's GFLOP/s as a share of the GEMM ceiling, and peak memory."""
+    sides = list(result["sides"])
+    torch_sides = [s for s in sides if s.startswith("torch")]
+    header = ["width", "input", "MFLOP/img"]
+    header += [f"{SIDE_NAMES[s]} img/s" for s in sides]
+    if "nnf" in sides and torch_sides:
+        header.append("nnf / best torch")
+    header += [f"{SIDE_NAMES[s]} % of GEMM" for s in sides]
+    header += [f"{SIDE_NAMES[s]} peak MiB (+rise)" for s in sides]
+    rows = []
+    for key, runs in result["runs"].items():
+        fields = dict(part.split("=") for part in key.split(", "))
+        done = [r for s in sides for r in runs.get(s, []) if "flops_per_item" in r]
+        flops = done[0]["flops_per_item"] if done else 0
+        row = [fields.get("width", "?"), fields.get("size", "?"), f"{flops / 1e6:,.0f}"]
+        rates = {s: throughputs(runs.get(s, [])) for s in sides}
+        row += [fmt_rate(rates[s]) for s in sides]
+        if "nnf" in sides and torch_sides:
+            best = [max(v) for v in zip(*(rates[s] for s in torch_sides))]
+            row.append(fmt_ratio(round_ratios(rates["nnf"], best)))
+        for s in sides:
+            med = statistics.median(rates[s]) if rates[s] else 0.0
+            row.append(f"{med * flops / 1e9 / gemm * 100:.1f}%" if med and gemm else "—")
+        row += [fmt_mem(memory_runs(result, key, s)) for s in sides]
+        rows.append(row)
+    return _table(header, rows)
+
+
 def fashion_table(result: dict[str, Any]) -> str:
     header = ["side", "seconds", "images/s", "test accuracy", "peak RSS MiB (+rise)", "loss"]
     rows = []

@@ -38,6 +38,7 @@ ALIASES = {
     "g": ["cifar_train"],
     "h": ["cifar_infer"],
     "r": ["resnet_train"],  # issue 19
+    "w": ["growth"],  # issue 15
 }
 PAUSE = 0.2  # seconds between runs, so that idle BLAS/OpenMP threads of the last run sleep
 
@@ -214,6 +215,8 @@ def render(out: dict[str, Any]) -> str:
             lines += [f"{r['title']}:", "", report.scaling_table(r, "images"), ""]
         elif r["name"] == "fashion":
             lines += [f"{r['title']}:", "", report.fashion_table(r), ""]
+        elif r["name"] == "growth":
+            lines += [f"{r['title']}:", "", report.growth_table(r, gemm["median"]), ""]
     busy = []
     for r in results:
         before = [

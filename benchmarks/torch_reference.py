@@ -147,15 +147,16 @@ def train_resnet(
     return total
 
 
-def cifar_sized() -> nn.Module:
+def cifar_sized(width: int = 32, size: int = 32) -> nn.Module:
     """3x32x32: three 3x3 same convolutions 32/64/64 (bias), ReLU, 2x2 max pools, 256, 10;
-    weights drawn as nnf_side.cifar_sized draws them."""
+    weights drawn as nnf_side.cifar_sized draws them (``width``, ``size``: as there)."""
     layers: list[nn.Module] = []
     c_in = 3
-    for depth in (32, 64, 64):
+    for depth in (width, 2 * width, 2 * width):
         layers += [nn.Conv2d(c_in, depth, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         c_in = depth
-    layers += [nn.Flatten(), nn.Linear(64 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, 10)]
+    flat = c_in * (size // 8) ** 2
+    layers += [nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(), nn.Linear(256, 10)]
     return init_like_nnf(nn.Sequential(*layers), ("he", "he", "he", "he", "glorot"))
 
 
@@ -232,11 +233,17 @@ def train_lenet(
 
 
 def train_cifar_sized(
-    x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float, seed: int
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    width: int = 32,
 ) -> tuple[nn.Module, float]:
     """The CIFAR-sized net, softmax cross-entropy, SGD with momentum 0.9; (model, loss)."""
     torch.manual_seed(seed)
-    model = cifar_sized()
+    model = cifar_sized(width, x.shape[-1])
     loss = _fit(model, nn.CrossEntropyLoss(), x, y, epochs, batch_size, lr, seed, momentum=0.9)
     return model, loss
 

@@ -486,6 +486,52 @@ class ThreadProbe(IndependentCounter):
         return output_gradient
 
 
+@attrs.define(eq=False)
+class BlasProbe(IndependentCounter):
+    """Outputs the BLAS thread count of the process its forward runs in."""
+
+    key = "test.BlasProbe.v1"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        counts = blas.thread_counts()
+        return np.full_like(x, counts[0] if counts else 0)
+
+
+@pytest.mark.parametrize(
+    ("cores", "parts", "processes", "expected"),
+    [
+        (2, 2, True, 1),  # this host: no core idle
+        (8, 4, True, 2),
+        (8, 3, True, 2),  # 2 cores stay idle: parts keep equal shares
+        (64, 4, True, 16),
+        (64, 4, False, 1),  # threads share one OpenBLAS pool: one BLAS thread each
+        (64, 1, True, 1),  # unsplit: nnf leaves BLAS alone
+    ],
+)
+def test_idle_cores_go_to_blas_only_in_separate_processes(cores, parts, processes, expected):
+    assert host.blas_per_part(cores, parts, processes) == expected
+    assert host.blas_per_part(cores, parts, processes) * parts <= max(cores, parts)
+
+
+@pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
+@pytest.mark.parametrize("processes", [True, False])
+def test_every_part_runs_its_share_of_blas_threads(use_threads, processes) -> None:
+    # 4 (fake) cores, a batch of 32 in parts of 16: 2 parts, 2 cores left for BLAS in each
+    # worker process; parts on threads leave BLAS as the section set it (here: the fixture's
+    # OPENBLAS_NUM_THREADS=1 tells nnf it is limited already, so it is not touched)
+    if not blas.thread_counts():
+        pytest.skip("no BLAS nnf can set in this process")
+    use_threads(4)
+    model = Sequential([Flatten(), BlasProbe()], input_shape=(3,)).build(seed=0)
+    before = blas.thread_counts()
+    expected = 2 if processes else before[0]
+    with data_parallel(model.layers, 32, processes=processes) as runner:
+        assert runner is not None and runner.parts == 2
+        out = runner.forward(np.zeros((32, 3), np.float32), training=processes)
+    assert out.shape == (32, 3) and set(out[:, 0].tolist()) == {expected}  # both parts
+    assert blas.thread_counts() == before  # the parent's count restored
+
+
 @pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
 @pytest.mark.parametrize("mode", ["processes", "threads"])
 def test_a_part_runs_no_threads_inside_its_layers(monkeypatch, use_threads, mode: str) -> None:

@@ -85,20 +85,32 @@ def splittable(layers: Sequence[Layer]) -> bool:
 
 def core_split(cores: int, batch_size: int, least: int, can_split: bool = True) -> tuple[int, int]:
     """How ``cores`` are divided for batches of ``batch_size``: ``(parts, idle)``, the parts
-    of the batch split (one core each, BLAS on one thread inside them: OpenBLAS's threads
-    and ours fought for the cores, 2x slower) and the cores left idle by it.
+    of the batch split (a core each) and the cores no part has to itself.
 
     Whole batches split first (a part of ``least`` samples or more keeps each core's GEMMs
-    large enough to pay for copying and summing the weights); a batch too small to split
-    over every core leaves the rest idle rather than handing BLAS a thread count that every
-    part's BLAS calls would share (OpenBLAS's thread pool is one per process). Unsplit
-    (``parts == 1``), nnf does not limit BLAS, which then uses every core by itself.
+    large enough to pay for copying and summing the weights). A batch too small to split
+    over every core leaves the rest to BLAS inside the parts where each part has a BLAS of
+    its own (worker processes: ``blas_per_part``), else idle. Unsplit (``parts == 1``), nnf
+    does not limit BLAS, which then uses every core by itself.
     E.g. 64 cores, batch 64, LeNet-5 (least 16): 4 parts, 60 idle; batch 1024: 64 parts.
     """
     if cores < 2 or not can_split:
         return 1, 0
     parts = max(1, min(cores, batch_size // max(1, least)))
     return (1, 0) if parts < 2 else (parts, cores - parts)
+
+
+def blas_per_part(cores: int, parts: int, processes: bool) -> int:
+    """BLAS threads each part of a batch split over ``cores`` may run: the cores the parts
+    leave idle, shared out evenly, when every part runs in a process of its own (the
+    ``processes`` backend: the parent and each worker have their own OpenBLAS thread pool);
+    else 1. Parts on threads share the process's one OpenBLAS pool, so BLAS threads there
+    would fight each other and nnf's threads for the same cores (LeNet-5 trained 2x slower).
+    E.g. 64 cores, 4 parts: 16 BLAS threads each; 8 cores, 3 parts: 2 each, 2 cores idle.
+    """
+    if parts < 2 or not processes:
+        return 1
+    return max(1, cores // parts)
 
 
 def split_parts(layers: Sequence[Layer], batch_size: int) -> int:
@@ -115,7 +127,8 @@ def split_runtime(layers: Sequence[Layer], parts: int, batch_size: int, processe
     least = min_part(layers)
     if processes and claim_processes():
         try:
-            return ProcessReplicas(layers, parts, batch_size, least)
+            blas_threads = blas_per_part(threads.thread_count(), parts, True)
+            return ProcessReplicas(layers, parts, batch_size, least, blas_threads)
         except BaseException:
             release_processes()
             raise

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import TrainingError
 from ..layer import Layer, Shape, backward_chain
-from . import threads
+from . import blas, threads
 from .plan import output_shape
 from .single import Runtime
 
@@ -159,10 +159,19 @@ class ProcessReplicas(Runtime):
     name = "processes"
 
     def __init__(
-        self, layers: Sequence[Layer], parts: int, max_batch: int, min_part: int = 1
+        self,
+        layers: Sequence[Layer],
+        parts: int,
+        max_batch: int,
+        min_part: int = 1,
+        blas_threads: int = 1,
     ) -> None:
         super().__init__(layers)
         self.min_part = min_part  # a batch smaller than two of these is not split
+        # BLAS threads of every part (``host.blas_per_part``): each worker sets its own
+        # OpenBLAS; the parent's is set after the forks and restored by close()
+        self.blas_threads = blas_threads
+        self._saved_blas: list[tuple[Any, int]] = []
         self.bounds: list[tuple[int, int]] = []
         self.workers: list[_Worker] = []
         # shared copies of every params/state array, refreshed by the parent before each forward
@@ -183,6 +192,8 @@ class ProcessReplicas(Runtime):
         except BaseException:
             self.close()
             raise
+        if blas_threads > 1:  # part 0 runs here, with as many BLAS threads as the others
+            self._saved_blas = blas.limit_threads(blas_threads)
 
     @property
     def parts(self) -> int:
@@ -223,7 +234,9 @@ class ProcessReplicas(Runtime):
             try:
                 for fd in (commands_w, replies_r, *_worker_fds):  # not its to hold open
                     os.close(fd)
-                _serve(self.layers, self._sources, index, io, commands_r, replies_w)
+                _serve(
+                    self.layers, self._sources, index, io, commands_r, replies_w, self.blas_threads
+                )
                 status = 0
             finally:
                 os._exit(status)
@@ -315,6 +328,8 @@ class ProcessReplicas(Runtime):
         for w in self.workers:
             _reap(w.pid)
         self.workers = []
+        blas.restore_threads(self._saved_blas)
+        self._saved_blas = []
 
 
 def _reap(pid: int) -> None:
@@ -341,13 +356,16 @@ def _serve(
     io: dict[str, Any],
     commands: int,
     replies: int,
+    blas_threads: int = 1,
 ) -> None:
     """The worker's loop: run each command on twins of ``layers`` until the pipe closes."""
     global _in_worker
     _in_worker = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    threads._local.busy = True  # no threads of its own inside a worker
+    threads._local.busy = True  # no threads of nnf's own inside a worker
     try:
+        if blas_threads > 1:  # this process's own OpenBLAS pool: cores no other part uses
+            blas.limit_threads(blas_threads)
         for (i, name, k), shared in sources:  # this process's layers read the shared copies
             getattr(layers[i], name)[k] = shared
         twins = [layer.replica() for layer in layers]
