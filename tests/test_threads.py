@@ -528,6 +528,8 @@ def test_every_part_runs_its_share_of_blas_threads(use_threads, processes) -> No
     with data_parallel(model.layers, 32, processes=processes) as runner:
         assert runner is not None and runner.parts == 2
         out = runner.forward(np.zeros((32, 3), np.float32), training=processes)
+        # between steps (a validation predict splits over threads) the parent's is as it was
+        assert blas.thread_counts() == before
     assert out.shape == (32, 3) and set(out[:, 0].tolist()) == {expected}  # both parts
     assert blas.thread_counts() == before  # the parent's count restored
 

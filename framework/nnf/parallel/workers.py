@@ -169,9 +169,9 @@ class ProcessReplicas(Runtime):
         super().__init__(layers)
         self.min_part = min_part  # a batch smaller than two of these is not split
         # BLAS threads of every part (``host.blas_per_part``): each worker sets its own
-        # OpenBLAS; the parent's is set after the forks and restored by close()
+        # OpenBLAS once; the parent only while it runs part 0 (a predict between steps, e.g.
+        # validation, splits over threads that must find BLAS on one thread)
         self.blas_threads = blas_threads
-        self._saved_blas: list[tuple[Any, int]] = []
         self.bounds: list[tuple[int, int]] = []
         self.workers: list[_Worker] = []
         # shared copies of every params/state array, refreshed by the parent before each forward
@@ -192,8 +192,6 @@ class ProcessReplicas(Runtime):
         except BaseException:
             self.close()
             raise
-        if blas_threads > 1:  # part 0 runs here, with as many BLAS threads as the others
-            self._saved_blas = blas.limit_threads(blas_threads)
 
     @property
     def parts(self) -> int:
@@ -294,9 +292,15 @@ class ProcessReplicas(Runtime):
     def _run_own_part(self, fn: Callable[[], T]) -> T:
         """Run part 0 here: as one part of the split (no threads inside its layers, which
         would take the workers' cores) when the batch is split, as a plain call if not."""
-        if len(self.bounds) > 1:
+        if len(self.bounds) == 1:
+            return fn()
+        if self.blas_threads < 2:
             return threads.run_parts([fn])[0]
-        return fn()
+        saved = blas.limit_threads(self.blas_threads)  # as many as each worker's part has
+        try:
+            return threads.run_parts([fn])[0]
+        finally:
+            blas.restore_threads(saved)
 
     def _forward_part(self, x: np.ndarray, training: bool) -> np.ndarray:
         for layer in self.layers:
@@ -328,8 +332,6 @@ class ProcessReplicas(Runtime):
         for w in self.workers:
             _reap(w.pid)
         self.workers = []
-        blas.restore_threads(self._saved_blas)
-        self._saved_blas = []
 
 
 def _reap(pid: int) -> None:
