@@ -1,11 +1,15 @@
 """The in-host split: whether a batch is split over the host's cores, on threads or in worker
 processes, and how big its parts must be.
 
-Splitting needs every layer to be ``samples_independent`` and pays only for big enough parts:
-``split_runtime`` returns None where it does not, and the caller runs single. Worker
-processes are forked (``workers``), so they are used only where forking is safe: Linux, one
-block at a time per process, and no other thread alive in the process (a host's, BLAS's
-own); elsewhere the parts run on threads (``replicas``).
+Splitting needs every layer to be ``samples_independent`` and pays only for parts with enough
+work for the weights they copy and sum (``min_part``, below); where it does not, the caller
+runs single. Cores a split leaves over go to BLAS inside parts that run in processes of their
+own (``blas_per_part``). The design and its expected behaviour at 8-64 cores:
+docs/parallel.md, "One machine"; the measurements: benchmarks/README.md, "The split rule".
+
+Worker processes are forked (``workers``), so they are used only where forking is safe:
+Linux, one block at a time per process, and no other thread alive in the process (a host's,
+BLAS's own); elsewhere the parts run on threads (``replicas``).
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from .workers import ProcessReplicas, fork_available
 #     least = max(MIN_PART, ceil(WORK_PER_WEIGHT * weights / forward_macs_per_sample))
 #
 # Measured on 2 cores (fit, worker processes; benchmarks/ab_split.py, benchmarks/README.md
-# "The split rule"), in multiply-adds per weight of a part (samples x MACs/sample / weights):
-# the tutorial CNN (342k weights, 369k MACs a sample, nearly all one 3380x100 product)
-# lost split at parts of 16 to 64 (17-69 per weight: 0.89-0.91x); LeNet-5 (62k weights, 417k
-# MACs) won at parts of 16 (108 per weight: 1.46x) but not of 8 (54); the CIFAR-sized net
-# (321k weights, 8.2M MACs) won 1.53x at parts of 32 (819 per weight), where the old rule by
-# weights alone (one sample per 4,096 weights: parts of 79 or more) never split it at batch 64.
+# "The split rule", 2026-12-02), by multiply-adds per weight of a part (its samples x forward
+# MACs a sample / weights), split against unsplit with BLAS's two threads: the tutorial CNN
+# (342k weights, 372k MACs a sample, nearly all one 3380x100 product) 0.94-0.95x at parts of
+# 16 (17 per weight), 0.98x at 32 (35), 1.10x at 64 (70), 1.17x at 128 (139); LeNet-5 (62k
+# weights, 417k MACs) 1.63-1.69x at parts of 16-32 (108-216); the CIFAR-sized net (321k
+# weights, 8.2M MACs) 1.4-2.3x at parts of 16-64 (410-1,640). The old rule by weights alone
+# (one sample per 4,096 weights) never split that net below batch 158.
 MIN_PART = 16
 WORK_PER_WEIGHT = 64
 
