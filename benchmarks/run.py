@@ -175,7 +175,7 @@ def select_jobs(spec: str | None, quick: bool, no_fashion: bool) -> list[str]:
             for name in ALIASES.get(part, [part]):
                 if name not in jobs.JOBS:
                     raise SystemExit(
-                        f"unknown job {part!r}: use a-f, r or one of {', '.join(jobs.JOBS)}"
+                        f"unknown job {part!r}: use a-h, r, w or one of {', '.join(jobs.JOBS)}"
                     )
                 names.append(name)
         return names
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes, 3 rounds: a few minutes")
     p.add_argument("--repeats", type=int, default=None, help="rounds per job (default 5, quick 3)")
-    p.add_argument("--jobs", help="comma list of a-f, r or job names: " + ", ".join(jobs.JOBS))
+    p.add_argument("--jobs", help="comma list of a-h, r, w or job names: " + ", ".join(jobs.JOBS))
     p.add_argument("--sides", help="restrict sides, e.g. nnf,torch2 (nnf1 adds nnf on 1 thread)")
     p.add_argument(
         "--baseline",
