@@ -35,6 +35,8 @@ from nnf.parallel.workers import ProcessReplicas
 CPUS = min(2, os.cpu_count() or 1)
 # What nnf defaults to: every CPU this process may use (fewer under `taskset -c 0`).
 USABLE = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+if threads.cgroup_cpu_limit():  # a container's CPU quota (docker --cpus) caps it
+    USABLE = min(USABLE, threads.cgroup_cpu_limit() or USABLE)
 
 
 @pytest.fixture
@@ -106,6 +108,35 @@ def test_nnf_uses_every_usable_cpu_by_default(cpus: int, monkeypatch, use_thread
     monkeypatch.delenv("NNF_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "_usable_cpus", lambda: cpus)
     assert threads.thread_count() == cpus
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "200000 100000"}, 2),  # v2, docker run --cpus 2
+        ({"cpu.max": "150000 100000"}, 2),  # 1.5 CPUs: rounded up
+        ({"cpu.max": "max 100000"}, None),  # no quota
+        ({"cpu/cpu.cfs_quota_us": "400000", "cpu/cpu.cfs_period_us": "100000"}, 4),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({}, None),  # no cgroup files at all
+    ],
+)
+def test_a_cgroup_cpu_quota_is_read(files, expected, tmp_path) -> None:
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    table = tmp_path / "self_cgroup"
+    version = "1:cpu,cpuacct:/" if any(n.startswith("cpu/") for n in files) else "0::/"
+    table.write_text(version + "\n")
+    assert threads.cgroup_cpu_limit(str(root), str(table)) == expected
+    assert threads.cgroup_cpu_limit(str(root), str(tmp_path / "missing")) is None
+
+
+def test_the_quota_caps_the_default_thread_count(monkeypatch) -> None:
+    # a container's affinity mask lists every host CPU; its quota is what it may use
+    monkeypatch.setattr(threads, "cgroup_cpu_limit", lambda: 1)
+    assert threads._usable_cpus() == 1
 
 
 @pytest.mark.parametrize(
