@@ -249,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="add side nnfbase: nnf from the checkout DIR (e.g. main), interleaved with nnf",
     )
-    p.add_argument("--no-fashion", action="store_true", help="skip the long jobs: Fashion-MNIST (f), growth (w)")
+    p.add_argument(
+        "--no-fashion",
+        action="store_true",
+        help="skip the long jobs: Fashion-MNIST (f), growth (w)",
+    )
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument(
         "--wait-idle",
