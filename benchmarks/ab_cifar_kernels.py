@@ -52,7 +52,7 @@ MODULES = (conv, im2col, convlayer, act, elem, pool, poolk)
 def _snapshot() -> list[tuple[Any, str, Any]]:
     """(owner, name, value) for every module constant, function and class attribute (a
     variant may replace any of them)."""
-    saved = []
+    saved: list[tuple[Any, str, Any]] = []
     for module in MODULES:
         for name, value in vars(module).items():
             if name.isupper() or callable(value):

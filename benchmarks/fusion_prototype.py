@@ -146,7 +146,7 @@ def install(model: Any) -> None:
     convlayer.Convolutional.forward = forward  # type: ignore[method-assign]
     convlayer.Convolutional._gradients = gradients  # type: ignore[method-assign]
     pool.MaxPool2D.forward = pooled_forward  # type: ignore[method-assign]
-    pool.MaxPool2D._backward = pooled_backward  # type: ignore[method-assign]
+    pool.MaxPool2D._backward = pooled_backward  # type: ignore[method-assign,assignment]
     conv.Convolution._gradient_block = block  # type: ignore[method-assign]
 
 
