@@ -134,11 +134,16 @@ def test_the_nnf_command_gives_each_rank_its_share_of_the_cpus(monkeypatch):
 
 
 @needs_mpi
-def test_mpiexec_tells_each_rank_how_many_ranks_share_its_machine():
-    code = "from nnf.parallel import launcher; print(launcher.launched_local_size())"
-    result = mpirun(3, sys.executable, "-c", code, timeout=60)
+def test_mpiexec_tells_each_rank_how_many_ranks_share_its_machine(tmp_path):
+    # one file per rank: the launcher may interleave the ranks' stdout mid-line ("33")
+    code = (
+        "import os, sys; from nnf.parallel import launcher\n"
+        "path = os.path.join(sys.argv[1], str(launcher.launched_rank()))\n"
+        "open(path, 'w').write(str(launcher.launched_local_size()))\n"
+    )
+    result = mpirun(3, sys.executable, "-c", code, str(tmp_path), timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["3", "3", "3"]
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {"0": "3", "1": "3", "2": "3"}
 
 
 def test_help_is_fast_and_imports_no_mpi():
