@@ -431,6 +431,25 @@ class Layer:
         twin._kept = _KeptByOne()
         return twin
 
+    def fuse_with(self, following: Layer) -> Layer | None:
+        """Optional capability: one step that runs this layer and then ``following`` (the
+        layer a model runs right after it), or None (the default: not fused).
+
+        The execution plan (``nnf.parallel.plan``) asks every layer about the next one when
+        ``following`` has no ``params`` and no ``state``, and runs the returned step in
+        their place (the model's ``layers``, what it saves and exports stay as written).
+        The step is a ``Layer``: ``forward`` maps this layer's input to ``following``'s
+        output, ``backward``/``backward_parameters`` the reverse, with the two layers'
+        results up to float rounding. It must own nothing: its ``params``, ``grads`` and
+        ``state`` are this layer's own dicts (gradients accumulate in them, backends
+        replace their arrays), what forward keeps for backward is kept on the two layers'
+        per-thread attributes (the plan makes a new step for every call), its type's
+        ``samples_independent`` holds for both layers, ``replica()`` is a step over the two
+        layers' replicas and ``forget()`` forgets both. ``in_shape``/``out_shape`` are this
+        layer's input and ``following``'s output shapes.
+        """
+        return None
+
     def zero_grad(self) -> None:
         for g in self.grads.values():
             g.fill(0)

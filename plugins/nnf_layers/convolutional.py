@@ -21,6 +21,7 @@ from nnf.layer import INITS, Layer, Shape, init_array
 from ._common import as_gradient, fmt_shape, input_error, one_of, optional_shape, positive_int
 from .kernels.convolution import Convolution
 from .kernels.im2col import Geometry, output_size
+from .pooling import MaxPool2D
 
 
 @attrs.define(eq=False)
@@ -154,6 +155,18 @@ class Convolutional(Layer):
             x[None] if single else x, self.params["kernels"], bias, training
         )
         return y[0] if single else y
+
+    def fuse_with(self, following: Layer) -> Layer | None:
+        """A ``conv_pool.ConvPool`` step when ``following`` is a non-overlapping max pool
+        (stride == pool_size >= 2): the convolution's output is pooled block by block while
+        in cache and never written whole (``Layer.fuse_with``). None otherwise, and for
+        subclasses (which may compute differently)."""
+        from .conv_pool import ConvPool, fusable
+
+        if type(self) is not Convolutional or not fusable(self, following):
+            return None
+        assert isinstance(following, MaxPool2D)
+        return ConvPool(self, following)
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
         dx = self._gradients(output_gradient, with_input=True)

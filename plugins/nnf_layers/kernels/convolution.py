@@ -26,6 +26,9 @@ thread, so threads sharing a layer never share a buffer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 import numpy as np
 from nnf.parallel import threads
 from nnf.workspace import Workspace
@@ -58,6 +61,28 @@ GRID_BYTES = 256 * 1024
 # backward 0.82-0.86x); with few (LeNet-5's conv2, C = 6) the grid stays faster (1.17x).
 LONG_INPUT_MIN_CHANNELS = 16
 LONG_BYTES = 2 * 1024 * 1024  # products made at a time there: about a core's L2 cache
+
+
+class BlockGradient(Protocol):
+    """dL/dy that is written block by block where backward wants it rather than held whole:
+    a fused pool's gradient (``kernels.fused.PooledGradient``)."""
+
+    shape: tuple[int, ...]  # (N, D, H', W'), as the array it stands for
+    dtype: np.dtype
+
+    def write(self, out: np.ndarray, a: int, b: int) -> None:
+        """dL/dy of samples ``a:b`` into ``out`` (b-a, D, H', W'), every element."""
+
+    def full(self) -> np.ndarray:
+        """The whole dL/dy (N, D, H', W')."""
+
+
+def _write(g: np.ndarray | BlockGradient, out: np.ndarray, a: int, b: int) -> None:
+    """dL/dy of samples ``a:b`` into the (b-a, D, H', W') view ``out``."""
+    if isinstance(g, np.ndarray):
+        out[...] = g[a:b]
+    else:
+        g.write(out, a, b)
 
 
 class Saved:
@@ -94,6 +119,27 @@ class Convolution:
         """``y`` (N, D, H', W') for ``batch`` (N, C, H, W), kernels (D, C, k, k) and a bias
         broadcasting onto (D, H', W'); and what backward needs."""
         geo = self.geo
+        y = np.empty((batch.shape[0], kernels.shape[0], geo.out_h, geo.out_w), dtype=batch.dtype)
+
+        def finish(products: np.ndarray, a: int, b: int) -> None:
+            np.add(products, bias, out=y[a:b])
+
+        return y, self.forward_blocks(batch, kernels, training, finish)
+
+    def forward_blocks(
+        self,
+        batch: np.ndarray,
+        kernels: np.ndarray,
+        training: bool,
+        finish: Callable[[np.ndarray, int, int], None],
+    ) -> Saved:
+        """Run the convolution of ``batch`` (N, C, H, W) block by block, handing each block's
+        products (no bias) to ``finish(products, a, b)`` as a (b-a, D, H', W') view of a
+        per-thread work buffer (overwritten by the next block; ``finish`` may modify it);
+        return what backward needs. ``forward`` writes them out plus the bias; a fused
+        kernel (``kernels.fused``) pools them while they are in cache. Blocks of one group
+        run on one thread, in order; groups may run on several threads at once."""
+        geo = self.geo
         n = batch.shape[0]
         d = kernels.shape[0]
         matrix = kernels.reshape(d, -1)
@@ -106,7 +152,6 @@ class Convolution:
             xp = np.ascontiguousarray(batch)
         elif training:
             xp = geo.pad(batch, out=self._buffer("padded", geo.padded_shape(n), batch.dtype))
-        y = np.empty((n, d, geo.out_h, geo.out_w), dtype=batch.dtype)
         step = self.block_size(n, training)
 
         def run(group: int, start: int, stop: int) -> np.ndarray | None:
@@ -123,17 +168,17 @@ class Convolution:
                     shape = (max(SUB_BATCH, step), d, geo.length)
                     out = self._buffer("out", shape, batch.dtype)[: b - a]
                     np.matmul(matrix, cols, out=out)
-                    np.add(geo.positions_batched(out), bias, out=y[a:b])
+                    finish(geo.positions_batched(out), a, b)
                 else:  # (C*k*k, B*L) -> (D, B*L)
                     size = d * max(SUB_BATCH, step) * geo.length
                     work = self._buffer("out", (size,), batch.dtype)
                     out = work[: d * cols.shape[1]].reshape(d, cols.shape[1])
                     np.matmul(matrix, cols, out=out)
-                    np.add(geo.positions(out), bias, out=y[a:b])
+                    finish(geo.positions(out), a, b)
             return cols
 
         last_cols = threads.map_groups(run, n, step)[-1]
-        return y, Saved(batch, xp, last_cols if n <= step else None)
+        return Saved(batch, xp, last_cols if n <= step else None)
 
     def column_bytes(self) -> int:
         """Bytes of one sample's im2col columns."""
@@ -189,10 +234,12 @@ class Convolution:
 
     # ----------------------------------------------------------------- backward
     def gradients(
-        self, g: np.ndarray, saved: Saved, kernels: np.ndarray, with_input: bool
+        self, g: np.ndarray | BlockGradient, saved: Saved, kernels: np.ndarray, with_input: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """(dL/dkernels, dL/dx or None) for ``g`` = dL/dy (N, D, H', W') of the forward that
-        returned ``saved``.
+        returned ``saved``, an array or a ``BlockGradient`` (written into each block's
+        layout as it is needed: a fused pool's gradient is never made full-sized, except
+        for the batch-major layout's kernel gradient, which takes dL/dy whole).
 
         One pass over blocks of up to ``SUB_BATCH`` samples, each giving its input gradient
         in one product and col2im; its kernel gradient comes from columns rebuilt from the
@@ -216,7 +263,10 @@ class Convolution:
         # dL/dy (N, D, H'*W'), against columns of the output positions only (no (B, D, L)
         # copy of dL/dy).
         dense = self.batch_major and kept is None
-        g_rows = np.ascontiguousarray(g).reshape(n, d, -1) if dense else g
+        g_rows = None
+        if dense:
+            g = g if isinstance(g, np.ndarray) else g.full()
+            g_rows = np.ascontiguousarray(g).reshape(n, d, -1)
 
         def run(group: int, start: int, stop: int) -> np.ndarray | None:
             total = None
@@ -226,7 +276,7 @@ class Convolution:
                 col_step = self.block_size(b - a)  # even blocks within this one
                 for c in range(a, b, col_step):
                     e = min(c + col_step, b)
-                    if dense:  # one (D, H'W') @ (H'W', C*k*k) product per sample, summed
+                    if g_rows is not None:  # one (D, H'W') @ (H'W', C*k*k) product a sample
                         cols = self.dense_columns(xp, c, e)
                         part = np.matmul(g_rows[c:e], cols.transpose(0, 2, 1)).sum(axis=0)
                         total = part if total is None else total + part
@@ -282,7 +332,9 @@ class Convolution:
         return d_kernels, dx
 
     def _input_gradient_grid(
-        self, g: np.ndarray, kernels: np.ndarray, a: int, b: int, step: int, out: np.ndarray
+        self,
+        g: np.ndarray | BlockGradient,
+        kernels: np.ndarray, a: int, b: int, step: int, out: np.ndarray
     ) -> None:
         """dL/dx of samples ``a:b`` (stride 1, long layout) into ``out`` (B, C, h, w), unpadded.
 
@@ -300,10 +352,10 @@ class Convolution:
         d, c, k = kernels.shape[0], geo.channels, geo.k
         hw, nb = geo.height * geo.width, b - a
         grid = self._buffer("grid" if nb == step else "grid_last", (d, nb * hw), g.dtype)
-        geo.on_grid(grid)[...] = g[a:b]
+        _write(g, geo.on_grid(grid), a, b)
         rows = kernels.transpose(2, 3, 1, 0).reshape(k * k * c, d)
         per_offset = c * step * hw
-        chunk = max(1, min(k * k, GRID_BYTES // (per_offset * g.itemsize)))
+        chunk = max(1, min(k * k, GRID_BYTES // (per_offset * grid.itemsize)))
         work = self._buffer("grid_products", (chunk * per_offset,), g.dtype)
         dx = self._buffer("grid_dx", (c * step * hw,), g.dtype)[: c * nb * hw]
         for first in range(0, k * k, chunk):  # offset 0 first: it overwrites dx
@@ -344,7 +396,9 @@ class Convolution:
             geo.col2im_long(products, padded, first)
         np.copyto(out, geo.interior(padded))
 
-    def _gradient_block(self, g: np.ndarray, a: int, b: int, step: int) -> np.ndarray:
+    def _gradient_block(
+        self, g: np.ndarray | BlockGradient, a: int, b: int, step: int
+    ) -> np.ndarray:
         """dL/dy of samples ``a:b`` laid out like their columns: (B, D, L) or (D, B*L).
 
         Positions between output rows (flat layout) must stay zero: each buffer starts
@@ -355,9 +409,9 @@ class Convolution:
         d, nb = g.shape[1], b - a
         if self.batch_major:
             matrix = self._buffer("grad", (step, d, geo.length), g.dtype)[:nb]
-            geo.positions_batched(matrix)[...] = g[a:b]
+            _write(g, geo.positions_batched(matrix), a, b)
         else:
             name = "grad" if nb == step else "grad_last"
             matrix = self._buffer(name, (d, nb * geo.length), g.dtype)
-            geo.positions(matrix)[...] = g[a:b]
+            _write(g, geo.positions(matrix), a, b)
         return matrix
