@@ -101,6 +101,7 @@ class ConvPool(Layer):
         if pool.argmax is None:  # forward ran in inference mode: take the argmax now
             self.forward(x, training=True)
         argmax = pool.argmax
+        assert argmax is not None
         single = conv._single(x)
         out_shape = self.out_shape or ()
         g = as_gradient(

@@ -334,7 +334,11 @@ class Convolution:
     def _input_gradient_grid(
         self,
         g: np.ndarray | BlockGradient,
-        kernels: np.ndarray, a: int, b: int, step: int, out: np.ndarray
+        kernels: np.ndarray,
+        a: int,
+        b: int,
+        step: int,
+        out: np.ndarray,
     ) -> None:
         """dL/dx of samples ``a:b`` (stride 1, long layout) into ``out`` (B, C, h, w), unpadded.
 
