@@ -10,8 +10,11 @@ batch 64, SGD momentum 0.9), LeNet-5 (``lenet5``: the bundled MNIST subset, batc
 tutorial CNN in a batch (``tutorial``) or job (r)'s ResNet (``resnet``), and for inference
 (``--predict``: ``Sequential.predict`` in chunks of ``--batch``). In scope for the variants'
 code: ``np``, ``conv`` (nnf_layers.kernels.convolution), ``im2col``, ``convlayer``, ``act``,
-``elem`` (kernels.elementwise), ``pool``, ``poolk`` (kernels.pooling), ``threads``, ``model``;
-convolution plans are made afresh after every variant's code (layouts are chosen then).
+``elem`` (kernels.elementwise), ``pool``, ``poolk`` (kernels.pooling), ``threads``, ``plan``
+(nnf.parallel.plan: ``plan.FUSE.set(False)`` runs the variant unfused; every variant starts
+fused), ``model``; convolution plans are made afresh after every variant's code (layouts are
+chosen then). A fused conv+pool step (``nnf_layers.conv_pool``) is timed on its
+convolution's row (which then holds the pool's work too).
 
 Printed: ms per step (per chunk with --predict) for each layer's forward, backward and
 backward_parameters and the whole step, medians, and the median and range of same-round
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import data
 import nnf_layers.activations as act
+import nnf_layers.conv_pool as conv_pool
 import nnf_layers.convolutional as convlayer
 import nnf_layers.kernels.convolution as conv
 import nnf_layers.kernels.elementwise as elem
@@ -44,7 +48,7 @@ import nnf_layers.kernels.pooling as poolk
 import nnf_layers.pooling as pool
 import nnf_side
 import numpy as np
-from nnf.parallel import threads
+from nnf.parallel import plan, threads
 
 MODULES = (conv, im2col, convlayer, act, elem, pool, poolk)
 
@@ -70,7 +74,7 @@ CLOCK = time.perf_counter
 def _timed(model: Any, table: dict[tuple[int, str], float], index: dict[int, int]) -> None:
     """Wrap every layer class's forward, backward and backward_parameters (the first layer's
     backward) to add its time (``CLOCK``) to ``table``."""
-    for cls in {type(layer) for layer in model.layers}:
+    for cls in {type(layer) for layer in model.layers} | {conv_pool.ConvPool}:
         for name in ("forward", "backward", "backward_parameters"):
             method = getattr(cls, name)
 
@@ -83,7 +87,8 @@ def _timed(model: Any, table: dict[tuple[int, str], float], index: dict[int, int
             ) -> Any:
                 start = CLOCK()
                 result = _method(self, *args, **kwargs)
-                table[index.get(id(self), -1), _name] += CLOCK() - start
+                owner = getattr(self, "conv", self)  # a fused step: its convolution's row
+                table[index.get(id(owner), -1), _name] += CLOCK() - start
                 return result
 
             setattr(cls, name, wrapper)
@@ -143,6 +148,7 @@ def main() -> None:
         "pool": pool,
         "poolk": poolk,
         "threads": threads,
+        "plan": plan,
     }
     results: dict[str, dict[Any, list[float]]] = {name: defaultdict(list) for name, _ in variants}
     steps = -(-len(x) // args.batch)
@@ -150,6 +156,7 @@ def main() -> None:
         for name, code in variants if r % 2 == 0 else variants[::-1]:
             for owner, attr, value in saved:
                 setattr(owner, attr, value)
+            plan.FUSE.set(True)
             exec(code, dict(scope, model=model))
             for layer in model.layers:  # fresh plans: layout choices are made when built
                 if isinstance(layer, convlayer.Convolutional):

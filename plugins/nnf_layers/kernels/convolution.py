@@ -264,8 +264,7 @@ class Convolution:
         # copy of dL/dy).
         dense = self.batch_major and kept is None
         g_rows = None
-        if dense:
-            g = g if isinstance(g, np.ndarray) else g.full()
+        if dense and isinstance(g, np.ndarray):
             g_rows = np.ascontiguousarray(g).reshape(n, d, -1)
 
         def run(group: int, start: int, stop: int) -> np.ndarray | None:
@@ -276,9 +275,16 @@ class Convolution:
                 col_step = self.block_size(b - a)  # even blocks within this one
                 for c in range(a, b, col_step):
                     e = min(c + col_step, b)
-                    if g_rows is not None:  # one (D, H'W') @ (H'W', C*k*k) product a sample
+                    if dense:  # one (D, H'W') @ (H'W', C*k*k) product per sample, summed
                         cols = self.dense_columns(xp, c, e)
-                        part = np.matmul(g_rows[c:e], cols.transpose(0, 2, 1)).sum(axis=0)
+                        if g_rows is not None:
+                            rows = g_rows[c:e]
+                        else:  # a BlockGradient: these samples' dL/dy, written in cache
+                            size = (step, d, geo.out_h, geo.out_w)
+                            block = self._buffer("dense_grad", size, g.dtype)[: e - c]
+                            g.write(block, c, e)
+                            rows = block.reshape(e - c, d, -1)
+                        part = np.matmul(rows, cols.transpose(0, 2, 1)).sum(axis=0)
                         total = part if total is None else total + part
                         continue
                     assert matrix is not None
