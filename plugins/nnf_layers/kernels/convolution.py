@@ -282,7 +282,7 @@ class Convolution:
                         else:  # a BlockGradient: these samples' dL/dy, written in cache
                             size = (step, d, geo.out_h, geo.out_w)
                             block = self._buffer("dense_grad", size, g.dtype)[: e - c]
-                            g.write(block, c, e)
+                            _write(g, block, c, e)
                             rows = block.reshape(e - c, d, -1)
                         part = np.matmul(rows, cols.transpose(0, 2, 1)).sum(axis=0)
                         total = part if total is None else total + part
