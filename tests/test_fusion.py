@@ -14,6 +14,17 @@ from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
 from nnf.parallel import plan, threads
 from nnf.parallel.plan import Absorbed, execution_order
 from nnf_layers.conv_pool import ConvPool
+from nnf_layers.kernels import fused as fused_kernels
+
+
+@pytest.fixture(params=["in-blocks", "whole"])
+def gradient_layout(request, monkeypatch):
+    """The pool's gradient scattered block by block into the convolution's layouts, or made
+    whole first (small layers, ``WHOLE_BYTES``): both must give the unfused results."""
+    monkeypatch.setattr(
+        fused_kernels, "WHOLE_BYTES", 0 if request.param == "in-blocks" else 1 << 40
+    )
+    return request.param
 
 
 def names(layers) -> list[str]:
@@ -106,7 +117,7 @@ def test_subclasses_and_unbuilt_layers_run_unfused() -> None:
 )
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("n", [1, 5])
-def test_fused_forward_and_backward_equal_unfused(config, dtype, n) -> None:
+def test_fused_forward_and_backward_equal_unfused(config, dtype, n, gradient_layout) -> None:
     model = net(dtype=dtype, **config)
     x, _ = data(n, config.get("size", 11), dtype)
     assert "ConvPool" in names(execution_order(model.layers))
@@ -120,7 +131,7 @@ def test_fused_forward_and_backward_equal_unfused(config, dtype, n) -> None:
 
 
 @pytest.mark.parametrize("config", [{}, {"bias": "position", "size": 13}, {"pool": 3}], ids=repr)
-def test_fused_step_gradients_equal_central_differences(config) -> None:
+def test_fused_step_gradients_equal_central_differences(config, gradient_layout) -> None:
     model = net(**config)
     x, labels = data(3, config.get("size", 11))
     y = np.eye(3)[labels]
@@ -185,7 +196,7 @@ def test_the_fused_forward_keeps_no_pool_input() -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_fit_and_predict_equal_unfused(dtype) -> None:
+def test_fit_and_predict_equal_unfused(dtype, gradient_layout) -> None:
     x, y = data(40, 13, dtype)
     results = []
     for fuse in (True, False):
@@ -219,7 +230,9 @@ def two_threads(monkeypatch):
         ),
     ],
 )
-def test_split_backends_train_fused_steps_like_unfused_single(two_threads, name) -> None:
+def test_split_backends_train_fused_steps_like_unfused_single(
+    two_threads, name, gradient_layout
+) -> None:
     x, y = data(128, 11)
     results = {}
     for backend in ("single", name):

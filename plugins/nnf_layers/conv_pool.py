@@ -107,19 +107,16 @@ class ConvPool(Layer):
         g = as_gradient(
             self, output_gradient, out_shape if single else (len(x), *out_shape), conv.dtype
         )
+        batch_g = g[None] if single else g
         geo = conv._plan.geo
-        pooled = fused.PooledGradient(
-            g[None] if single else g,
-            argmax,  # kept batch-shaped
-            pool.pool_size,
-            (geo.out_h, geo.out_w),
-        )
-        d_kernels, dx = conv._plan.gradients(pooled, conv.saved, conv.params["kernels"], with_input)
+        dy = fused.pooled_gradient(batch_g, argmax, pool.pool_size, (geo.out_h, geo.out_w))
+        d_kernels, dx = conv._plan.gradients(dy, conv.saved, conv.params["kernels"], with_input)
         conv.grads["kernels"] += d_kernels
         if conv.bias == "channel":
-            conv.grads["biases"] += pooled.g.sum(axis=(0, 2, 3))
+            conv.grads["biases"] += batch_g.sum(axis=(0, 2, 3))
         else:
-            conv.grads["biases"] += pooled.full().sum(axis=0)
+            whole = dy if isinstance(dy, np.ndarray) else dy.full()
+            conv.grads["biases"] += whole.sum(axis=0)
         if dx is None:
             return None
         return dx[0] if single else dx
