@@ -79,6 +79,17 @@ def test_the_plan_fuses_each_conv_with_the_pool_after_its_relu() -> None:
         assert names(execution_order(model.layers))[:3] == ["Convolutional", "MaxPool2D", "ReLU"]
 
 
+def test_the_split_rule_weighs_a_fused_model_as_unfused() -> None:
+    from nnf.parallel import host
+
+    model = net(size=32, depths=(32, 64))
+    fused_order = execution_order(model.layers)
+    with plan.unfused():
+        separate = execution_order(model.layers)
+    assert host.forward_macs(fused_order[0]) == host.forward_macs(model.layers[0]) > 0
+    assert host.min_part(fused_order) == host.min_part(separate)
+
+
 @pytest.mark.parametrize(
     "pool",
     [MaxPool2D(3, stride=2), MaxPool2D(2, stride=1), MaxPool2D(1)],

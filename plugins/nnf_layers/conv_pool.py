@@ -60,6 +60,13 @@ class ConvPool(Layer):
     def label(self) -> str:
         return f"{self.conv.label} + {self.pool.label}"
 
+    def forward_macs(self) -> int:
+        """Multiply-adds of one sample's forward: the convolution's, as ``nnf.parallel.host``
+        counts them for the layer unfused (the pool's comparisons are not weighed)."""
+        from nnf.parallel.host import forward_macs
+
+        return forward_macs(self.conv)
+
     def forget(self) -> None:
         self.conv.forget()
         self.pool.forget()
