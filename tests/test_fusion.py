@@ -271,3 +271,27 @@ def test_absorbed_passes_values_and_gradients_through() -> None:
     assert np.array_equal(step.backward(x), x)
     assert step.out_shape == (1, 2, 2) and not step.params
     assert isinstance(step.replica(), Absorbed)
+
+
+def test_threads_sharing_a_fused_model_get_their_own_answers() -> None:
+    """Safe to embed: fused steps keep their state on the layers' per-thread attributes and
+    their buffers in per-thread workspaces, so threads predicting at once do not mix."""
+    import threading
+
+    model = net(dtype="float32", size=32, depths=(32, 64))
+    batches = [data(48, 32, "float32")[0] * (i + 1) for i in range(4)]
+    with plan.unfused():
+        expected = [model.predict(x, batch_size=16) for x in batches]
+    got: dict[int, np.ndarray] = {}
+
+    def run(i: int) -> None:
+        for _ in range(3):
+            got[i] = model.predict(batches[i], batch_size=16)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for i, want in enumerate(expected):
+        np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
