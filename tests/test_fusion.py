@@ -295,3 +295,22 @@ def test_threads_sharing_a_fused_model_get_their_own_answers() -> None:
         w.join()
     for i, want in enumerate(expected):
         np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_backward_started_between_the_fused_layers_runs_the_convolution_alone() -> None:
+    model = net()
+    x, _ = data(3, 11)
+    g = np.random.default_rng(3).standard_normal((3, 4, 11, 11))  # dL/d(conv output)
+    results = []
+    for fuse in (True, False):
+        token = plan.FUSE.set(fuse)
+        try:
+            model.forward(x, training=True)
+            model.zero_grad()
+            dx = model.backward(g, start=1)  # before the pool (position 1 in either order)
+            results.append([dx, *(grad.copy() for _, _, grad in model.named_parameters())])
+        finally:
+            plan.FUSE.reset(token)
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    model.zero_grad()

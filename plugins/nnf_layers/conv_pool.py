@@ -11,6 +11,8 @@ attributes, as each keeps it, so a step made afresh for backward finds it:
   output is never made (``kernels.fused``). Its ``output`` is this step's.
 
 Shapes: (N, C, H, W) -> (N, D, H'//p, W'//p), one sample (C, H, W) -> (D, H'//p, W'//p).
+``backward`` also takes dL/dy of the convolution's output (N, D, H', W'), as a model's
+backward started before the pool hands it (``Sequential.backward(g, start)``).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class ConvPool(Layer):
         """Add dL/dK and dL/db into the convolution's ``grads``; return dL/dx if asked."""
         conv, pool = self.conv, self.pool
         x = conv.input
+        if np.shape(output_gradient)[-3:] == conv.out_shape:  # dL/d(conv output): a backward
+            return conv._gradients(output_gradient, with_input)  # started before the pool
         if pool.argmax is None:  # forward ran in inference mode: take the argmax now
             self.forward(x, training=True)
         argmax = pool.argmax
