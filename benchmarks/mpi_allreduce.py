@@ -1,7 +1,11 @@
 """Allreduce time against step time per rank, for the MPI backend (``nnf.parallel.mpi``).
 
-    mpiexec -n 2 python benchmarks/mpi_allreduce.py [--steps 20]
-    mpiexec -n 3 python benchmarks/mpi_allreduce.py
+    mpiexec -n 2 -genv OPENBLAS_NUM_THREADS 1 python benchmarks/mpi_allreduce.py [--steps 20]
+    mpiexec -n 3 -genv OPENBLAS_NUM_THREADS 1 python benchmarks/mpi_allreduce.py
+
+``OPENBLAS_NUM_THREADS 1``: a plain script's ranks keep OpenBLAS's own threads (one per core
+each), which oversubscribe the cores when ranks share a machine: LeNet-5's compute measured
+165 ms instead of 6.7 ms per 32 samples without it. (The ``nnf`` command sets this itself.)
 
 For LeNet-5 (MNIST, 61,706 weights) and a CIFAR-sized CNN (3x32x32: conv 32@3x3 same, relu,
 pool, conv 64@3x3 same, relu, pool, dense 256, dense 10; 1,070,794 weights), float32, at 32
