@@ -61,6 +61,15 @@ GRID_BYTES = 256 * 1024
 # backward 0.82-0.86x); with few (LeNet-5's conv2, C = 6) the grid stays faster (1.17x).
 LONG_INPUT_MIN_CHANNELS = 16
 LONG_BYTES = 2 * 1024 * 1024  # products made at a time there: about a core's L2 cache
+# Inference blocks carry at least INFER_BLOCK_MACS multiply-adds (up to INFER_MOST samples)
+# where the cache rules above would cut them smaller: a block's fixed cost (~15 NumPy calls
+# and their Python) holds the GIL, and predict runs a split batch's parts on threads of one
+# process, where every part waits for it. LeNet-5's layers (118k and 240k multiply-adds a
+# sample) ran in blocks of 16 and 12, so predict on two threads ran 0.85x the session's
+# starting code although each thread alone ran faster (two processes: 1.7x the threads);
+# the CIFAR-sized net's layers (0.9M-4.7M a sample) keep their cache-sized blocks.
+INFER_BLOCK_MACS = 4 * 1024 * 1024
+INFER_MOST = 32
 
 
 class BlockGradient(Protocol):
@@ -152,26 +161,31 @@ class Convolution:
             xp = np.ascontiguousarray(batch)
         elif training:
             xp = geo.pad(batch, out=self._buffer("padded", geo.padded_shape(n), batch.dtype))
-        step = self.block_size(n, training)
+        step = self.block_size(n, training, d)
+        # Buffers hold a whole block of any batch size (inference: of the largest one), so
+        # a batch's short last block, or predict's last chunk, reallocates none; inference
+        # has its own, so validation between training steps reallocates none either.
+        room = max(SUB_BATCH, step, 0 if training else self.infer_capacity(d))
+        out_name = "out" if training else "infer_out"
 
         def run(group: int, start: int, stop: int) -> np.ndarray | None:
             cols = None
             for a in range(start, stop, step):
                 b = min(a + step, stop)
                 if xp is not None:
-                    cols = self.block_columns(xp, a, b)
+                    cols = self.block_columns(xp, a, b, 0 if training else room)
                 else:  # border zero: only the interior of the buffer is ever written
-                    shape: tuple[int, ...] = geo.padded_shape(max(SUB_BATCH, step))
+                    shape: tuple[int, ...] = geo.padded_shape(room)
                     block = self._buffer("padded_block", shape, batch.dtype)[: b - a]
-                    cols = self.block_columns(geo.pad(batch[a:b], out=block), 0, b - a)
+                    cols = self.block_columns(geo.pad(batch[a:b], out=block), 0, b - a, room)
                 if self.batch_major:  # (B, C*k*k, L) -> (B, D, L), already sample-major
-                    shape = (max(SUB_BATCH, step), d, geo.length)
-                    out = self._buffer("out", shape, batch.dtype)[: b - a]
+                    shape = (room, d, geo.length)
+                    out = self._buffer(out_name, shape, batch.dtype)[: b - a]
                     np.matmul(matrix, cols, out=out)
                     finish(geo.positions_batched(out), a, b)
                 else:  # (C*k*k, B*L) -> (D, B*L)
-                    size = d * max(SUB_BATCH, step) * geo.length
-                    work = self._buffer("out", (size,), batch.dtype)
+                    size = d * room * geo.length
+                    work = self._buffer(out_name, (size,), batch.dtype)
                     out = work[: d * cols.shape[1]].reshape(d, cols.shape[1])
                     np.matmul(matrix, cols, out=out)
                     finish(geo.positions(out), a, b)
@@ -192,29 +206,46 @@ class Convolution:
             return SUB_BATCH
         return max(1, min(SUB_BATCH, COLUMN_BYTES // self.column_bytes()))
 
-    def block_size(self, n: int, training: bool = True) -> int:
+    def infer_capacity(self, depth: int) -> int:
+        """The most samples an inference block through ``depth`` kernels has: those of
+        ``column_capacity()``, or more, up to ``INFER_MOST``, to bring ``INFER_BLOCK_MACS``."""
+        return max(self.column_capacity(), min(INFER_MOST, self.infer_block(depth)))
+
+    def infer_block(self, depth: int) -> int:
+        """Samples whose forward by ``depth`` kernels brings ``INFER_BLOCK_MACS``
+        multiply-adds or more."""
+        geo = self.geo
+        macs = depth * geo.channels * geo.k**2 * geo.out_h * geo.out_w
+        return -(-INFER_BLOCK_MACS // max(1, macs))
+
+    def block_size(self, n: int, training: bool = True, depth: int = 1) -> int:
         """Samples per im2col block for a batch of ``n`` (at least 1: an empty batch runs no
-        block)."""
-        if not (training and self.batch_major):  # see BLOCK_BYTES
+        block) through ``depth`` kernels."""
+        if not training:  # see INFER_BLOCK_MACS: even blocks, 128 -> 4 x 32
+            largest = min(n, self.infer_capacity(depth))
+            return -(-n // -(-n // largest)) if n else 1
+        if not self.batch_major:  # see BLOCK_BYTES
             return max(1, min(n, self.column_capacity()))
         per_sample = self.column_bytes()
         largest = max(1, min(n, SUB_BATCH, BLOCK_BYTES // per_sample))
         return -(-n // -(-n // largest)) if n else 1  # even blocks: 16 -> 4 x 4, not 5+5+5+1
 
-    def block_columns(self, xp: np.ndarray, a: int, b: int) -> np.ndarray:
+    def block_columns(self, xp: np.ndarray, a: int, b: int, room: int = 0) -> np.ndarray:
         """im2col of samples ``a:b`` of the padded batch ``xp`` into this thread's buffer:
         (b-a, C*k*k, L) batch-major or (C*k*k, (b-a)*L) long (see ``im2col``).
 
         The buffer holds ``column_capacity()`` samples (or the block, if larger), whatever the
-        block size of the call, so it is not reallocated between forward and backward.
+        block size of the call, so it is not reallocated between forward and backward;
+        ``room`` > 0 (inference) asks for a buffer of its own holding that many samples.
         """
         geo = self.geo
         rows = geo.channels * geo.k**2
-        step = max(self.column_capacity(), b - a)
+        step = max(self.column_capacity(), room, b - a)
+        name = "infer_cols" if room else "cols"
         if self.batch_major:
-            cols = self._buffer("cols", (step, rows, geo.length), xp.dtype)[: b - a]
+            cols = self._buffer(name, (step, rows, geo.length), xp.dtype)[: b - a]
             return geo.im2col_batched(xp[a:b], cols)
-        work = self._buffer("cols", (rows * step * geo.length,), xp.dtype)
+        work = self._buffer(name, (rows * step * geo.length,), xp.dtype)
         cols = work[: rows * (b - a) * geo.length].reshape(rows, -1)
         windows = geo.window_view(xp[a:b]).reshape(b - a, geo.channels, geo.k, geo.k, -1)
         np.copyto(cols.reshape(geo.channels, geo.k, geo.k, b - a, -1), np.moveaxis(windows, 0, 3))
