@@ -70,6 +70,7 @@ LONG_BYTES = 2 * 1024 * 1024  # products made at a time there: about a core's L2
 # the CIFAR-sized net's layers (0.9M-4.7M a sample) keep their cache-sized blocks.
 INFER_BLOCK_MACS = 4 * 1024 * 1024
 INFER_MOST = 32
+INFER_COLUMN_BYTES = 4 * 1024 * 1024  # and columns of at most this many bytes a block
 
 
 class BlockGradient(Protocol):
@@ -208,8 +209,10 @@ class Convolution:
 
     def infer_capacity(self, depth: int) -> int:
         """The most samples an inference block through ``depth`` kernels has: those of
-        ``column_capacity()``, or more, up to ``INFER_MOST``, to bring ``INFER_BLOCK_MACS``."""
-        return max(self.column_capacity(), min(INFER_MOST, self.infer_block(depth)))
+        ``column_capacity()``, or more to bring ``INFER_BLOCK_MACS``, up to ``INFER_MOST``
+        samples and ``INFER_COLUMN_BYTES`` of columns."""
+        most = min(INFER_MOST, max(1, INFER_COLUMN_BYTES // self.column_bytes()))
+        return max(self.column_capacity(), min(most, self.infer_block(depth)))
 
     def infer_block(self, depth: int) -> int:
         """Samples whose forward by ``depth`` kernels brings ``INFER_BLOCK_MACS``
