@@ -84,6 +84,15 @@ def test_no_nested_splits_inside_a_part(use_threads) -> None:
     assert nested == [[(0, 0, 64)]]
 
 
+def test_parts_run_together_know_they_share_the_process(use_threads) -> None:
+    # kernels take larger inference blocks only there (kernels.convolution, INFER_BLOCK_MACS)
+    use_threads(2)
+    assert not threads.in_shared_part()
+    together = threads.run_parts([threads.in_shared_part, threads.in_shared_part])
+    alone = threads.run_parts([threads.in_shared_part])
+    assert together == [True, True] and alone == [False] and not threads.in_shared_part()
+
+
 def test_errors_in_parts_reach_the_caller(use_threads) -> None:
     use_threads(2)
 

@@ -328,28 +328,32 @@ def built32(shape: tuple[int, int, int], kernel_size: int, depth: int, **kw) -> 
 
 
 def test_inference_blocks_bring_enough_work_per_block_cache_sized_otherwise() -> None:
-    # LeNet-5's layers (118k and 240k multiply-adds a sample) predict in blocks larger than
-    # their training blocks (the per-block cost holds the GIL that a split's threads share),
-    # even ones; the CIFAR-sized net's conv2 (4.7M a sample) keeps its cache-sized blocks
+    # on a part of a batch split over threads, LeNet-5's layers (118k and 240k multiply-adds
+    # a sample) predict in blocks larger than their training blocks, even ones; alone they
+    # keep the cache-sized blocks; the CIFAR-sized net's conv2 (4.7M a sample) keeps them
     lenet1 = built32((1, 28, 28), 5, 6, padding="same")._plan
     lenet2 = built32((6, 14, 14), 5, 16)._plan
     cifar2 = built32((32, 16, 16), 3, 64, padding="same")._plan
     assert lenet1.block_size(128, training=True) <= convolution.SUB_BATCH
-    assert lenet1.block_size(128, training=False, depth=6) == convolution.INFER_MOST == 32
+    assert lenet1.block_size(128, False, 6, shared=True) == convolution.INFER_MOST == 32
+    assert lenet1.block_size(128, False, 6, shared=False) == convolution.SUB_BATCH
+    assert lenet1.block_size(128, False, 6) == convolution.SUB_BATCH  # not in a part
     assert lenet2.block_size(128, training=True) == lenet2.column_capacity() == 12
-    assert lenet2.infer_block(16) == 18 and lenet2.block_size(128, False, 16) == 16  # 8 x 16
-    assert lenet1.block_size(40, False, 6) == 20  # two even blocks, not 32 + 8
-    assert cifar2.block_size(128, False, 64) == cifar2.column_capacity() == 3
+    assert lenet2.block_size(128, False, 16, shared=False) == 12
+    assert lenet2.infer_block(16) == 18 and lenet2.block_size(128, False, 16, True) == 16  # 8x16
+    assert lenet1.block_size(40, False, 6, shared=True) == 20  # two even blocks, not 32 + 8
+    assert cifar2.block_size(128, False, 64, shared=True) == cifar2.column_capacity() == 3
     assert cifar2.block_size(128, True) == 3
 
 
 def test_inference_columns_stay_within_their_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     # a layer of little work a sample on large images: blocks stop at INFER_COLUMN_BYTES
+    monkeypatch.setattr(convolution.threads, "in_shared_part", lambda: True)
     layer = built32((1, 64, 64), 3, 1, padding="same")  # 37k multiply-adds, 151 KB columns
     plan = layer._plan
     budget = convolution.INFER_COLUMN_BYTES // plan.column_bytes()
     assert plan.infer_block(1) > budget > plan.column_capacity() // 2
-    assert plan.block_size(256, False, 1) <= max(budget, plan.column_capacity())
+    assert plan.block_size(256, False, 1, True) <= max(budget, plan.column_capacity())
     x = np.random.default_rng(3).standard_normal((40, 1, 64, 64)).astype(np.float32)
     np.testing.assert_allclose(layer.forward(x), reference(x, layer), rtol=1e-4, atol=1e-4)
     assert plan.workspace.arrays["infer_cols"].nbytes <= max(
@@ -359,15 +363,16 @@ def test_inference_columns_stay_within_their_byte_budget(monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize("batch_major", [True, False])
 def test_inference_in_large_blocks_matches_correlate2d_and_reuses_its_buffers(
-    batch_major: bool,
+    monkeypatch: pytest.MonkeyPatch, batch_major: bool
 ) -> None:
-    # blocks of up to INFER_MOST samples, larger than training's SUB_BATCH, with a short
-    # last block (70 = 3 x 24 - 2) and another batch size after it: right results, and the
-    # inference buffers are made once, apart from training's
+    # in a part on threads: blocks of up to INFER_MOST samples, larger than training's
+    # SUB_BATCH, with a short last block (70 = 3 x 24 - 2) and another batch size after it:
+    # right results, and the inference buffers are made once, apart from training's
+    monkeypatch.setattr(convolution.threads, "in_shared_part", lambda: True)
     layer = conv64((2, 9, 8), 3, 3, padding="same")
     layer._plan.batch_major = batch_major
     plan = layer._plan
-    assert plan.block_size(70, False, 3) == 24 > convolution.SUB_BATCH
+    assert plan.block_size(70, False, 3, True) == 24 > convolution.SUB_BATCH
     rng = np.random.default_rng(17)
     for n in (70, 70, 9):
         x = rng.standard_normal((n, 2, 9, 8))

@@ -194,9 +194,9 @@ def run_parts(fns: list[Callable[[], T]]) -> list[T]:
             _pool = ThreadPoolExecutor(
                 max_workers=max(thread_count() - 1, 1), thread_name_prefix="nnf"
             )
-        futures = [_pool.submit(_as_part, fn) for fn in fns[1:]]
+        futures = [_pool.submit(_as_part, fn, True) for fn in fns[1:]]
     try:
-        first = _as_part(fns[0])
+        first = _as_part(fns[0], True)
     finally:
         wait(futures)  # even on an error: no part may still be writing after we return
     return [first, *(f.result() for f in futures)]
@@ -232,13 +232,20 @@ def single_threaded() -> bool:
     return count == 1
 
 
-def _as_part(fn: Callable[[], T]) -> T:
-    outer = getattr(_local, "busy", False)
-    _local.busy = True
+def _as_part(fn: Callable[[], T], shared: bool = False) -> T:
+    outer = getattr(_local, "busy", False), getattr(_local, "shared", False)
+    _local.busy, _local.shared = True, shared or outer[1]
     try:
         return fn()
     finally:
-        _local.busy = outer
+        _local.busy, _local.shared = outer
+
+
+def in_shared_part() -> bool:
+    """Whether the calling thread runs one of several parts that ``run_parts`` runs at once
+    on this process's threads: they share its GIL, so kernels there may prefer fewer, larger
+    calls (``kernels.convolution``'s inference blocks)."""
+    return bool(getattr(_local, "shared", False))
 
 
 def split(n: int, parts: int, step: int = 1) -> list[tuple[int, int]]:

@@ -61,13 +61,14 @@ GRID_BYTES = 256 * 1024
 # backward 0.82-0.86x); with few (LeNet-5's conv2, C = 6) the grid stays faster (1.17x).
 LONG_INPUT_MIN_CHANNELS = 16
 LONG_BYTES = 2 * 1024 * 1024  # products made at a time there: about a core's L2 cache
-# Inference blocks carry at least INFER_BLOCK_MACS multiply-adds (up to INFER_MOST samples)
-# where the cache rules above would cut them smaller: a block's fixed cost (~15 NumPy calls
-# and their Python) holds the GIL, and predict runs a split batch's parts on threads of one
-# process, where every part waits for it. LeNet-5's layers (118k and 240k multiply-adds a
-# sample) ran in blocks of 16 and 12, so predict on two threads ran 0.85x the session's
-# starting code although each thread alone ran faster (two processes: 1.7x the threads);
-# the CIFAR-sized net's layers (0.9M-4.7M a sample) keep their cache-sized blocks.
+# Inference on a part of a batch split over threads (``threads.in_shared_part``) takes blocks
+# of at least INFER_BLOCK_MACS multiply-adds (up to INFER_MOST samples) where the cache rules
+# above would cut them smaller: the parts share the GIL and the cores, and fewer, larger calls
+# ran faster there. LeNet-5's layers (118k and 240k multiply-adds a sample) ran in blocks of
+# 16 and 12, so predict on two threads ran 0.85x the session's starting code although each
+# thread alone ran faster; with these blocks 1.14x. Alone (one thread, or a process of its
+# own) the cache-sized blocks stay faster (LeNet-5 predict 0.89x the time of these), and the
+# CIFAR-sized net's layers (0.9M-4.7M a sample) keep theirs anyway.
 INFER_BLOCK_MACS = 4 * 1024 * 1024
 INFER_MOST = 32
 INFER_COLUMN_BYTES = 4 * 1024 * 1024  # and columns of at most this many bytes a block
@@ -162,23 +163,25 @@ class Convolution:
             xp = np.ascontiguousarray(batch)
         elif training:
             xp = geo.pad(batch, out=self._buffer("padded", geo.padded_shape(n), batch.dtype))
-        step = self.block_size(n, training, d)
+        shared = not training and threads.in_shared_part()
+        step = self.block_size(n, training, d, shared)
         # Buffers hold a whole block of any batch size (inference: of the largest one), so
         # a batch's short last block, or predict's last chunk, reallocates none; inference
         # has its own, so validation between training steps reallocates none either.
-        room = max(SUB_BATCH, step, 0 if training else self.infer_capacity(d))
-        out_name = "out" if training else "infer_out"
+        room = max(SUB_BATCH, step, self.infer_capacity(d) if shared else 0)
+        out_name = "infer_out" if shared else "out"
 
         def run(group: int, start: int, stop: int) -> np.ndarray | None:
             cols = None
             for a in range(start, stop, step):
                 b = min(a + step, stop)
                 if xp is not None:
-                    cols = self.block_columns(xp, a, b, 0 if training else room)
+                    cols = self.block_columns(xp, a, b, room if shared else 0)
                 else:  # border zero: only the interior of the buffer is ever written
                     shape: tuple[int, ...] = geo.padded_shape(room)
                     block = self._buffer("padded_block", shape, batch.dtype)[: b - a]
-                    cols = self.block_columns(geo.pad(batch[a:b], out=block), 0, b - a, room)
+                    padded = geo.pad(batch[a:b], out=block)
+                    cols = self.block_columns(padded, 0, b - a, room if shared else 0)
                 if self.batch_major:  # (B, C*k*k, L) -> (B, D, L), already sample-major
                     shape = (room, d, geo.length)
                     out = self._buffer(out_name, shape, batch.dtype)[: b - a]
@@ -221,13 +224,18 @@ class Convolution:
         macs = depth * geo.channels * geo.k**2 * geo.out_h * geo.out_w
         return -(-INFER_BLOCK_MACS // max(1, macs))
 
-    def block_size(self, n: int, training: bool = True, depth: int = 1) -> int:
+    def block_size(
+        self, n: int, training: bool = True, depth: int = 1, shared: bool | None = None
+    ) -> int:
         """Samples per im2col block for a batch of ``n`` (at least 1: an empty batch runs no
-        block) through ``depth`` kernels."""
-        if not training:  # see INFER_BLOCK_MACS: even blocks, 128 -> 4 x 32
+        block) through ``depth`` kernels; ``shared``: whether this runs as one of several
+        parts on threads (default: ``threads.in_shared_part()``)."""
+        if shared is None:
+            shared = threads.in_shared_part()
+        if not training and shared:  # see INFER_BLOCK_MACS: even blocks, 128 -> 4 x 32
             largest = min(n, self.infer_capacity(depth))
             return -(-n // -(-n // largest)) if n else 1
-        if not self.batch_major:  # see BLOCK_BYTES
+        if not (training and self.batch_major):  # see BLOCK_BYTES
             return max(1, min(n, self.column_capacity()))
         per_sample = self.column_bytes()
         largest = max(1, min(n, SUB_BATCH, BLOCK_BYTES // per_sample))
