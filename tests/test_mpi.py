@@ -586,24 +586,33 @@ def test_a_rank_failing_during_nnf_train_ends_the_job_with_its_exit_code_and_one
     ]
 
 
-@needs_mpi
-def test_ctrl_c_to_mpiexec_ends_every_rank_with_130_and_keeps_the_checkpoint(work):
+def _long_training(work: Path, ranks: int) -> subprocess.Popen[str]:
+    """``mpiexec -n ranks nnf train`` of many epochs in ``work``, returned once its second
+    epoch has been logged (mid-training: a checkpoint exists)."""
     assert MPIEXEC is not None
     args = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q", "--epochs", "100000"]
     proc = subprocess.Popen(
-        [MPIEXEC, "-n", "2", *NNF, *args],
+        [MPIEXEC, "-n", str(ranks), *NNF, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
         cwd=work,
     )
+    rows = work / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while not (rows.exists() and rows.read_text().count("\n") >= 2):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(f"no second epoch logged: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    return proc
+
+
+@needs_mpi
+def test_ctrl_c_to_mpiexec_ends_every_rank_with_130_and_keeps_the_checkpoint(work):
+    proc = _long_training(work, 2)
     try:
-        deadline = time.monotonic() + 60
-        rows = work / "run" / "metrics.jsonl"
-        while not (rows.exists() and rows.read_text().count("\n") >= 2):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         started = time.monotonic()
         _, err = proc.communicate(timeout=30)
@@ -619,22 +628,8 @@ def test_ctrl_c_to_mpiexec_ends_every_rank_with_130_and_keeps_the_checkpoint(wor
 def test_sigterm_to_mpiexec_stops_every_rank_with_143_and_one_line(work):
     # What a scheduler's time limit or `kill PID_OF_MPIEXEC` does: mpiexec forwards SIGTERM
     # to every rank; nnf stops as on Ctrl-C, instead of dying under the launcher's banner.
-    assert MPIEXEC is not None
-    args = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q", "--epochs", "100000"]
-    proc = subprocess.Popen(
-        [MPIEXEC, "-n", "3", *NNF, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-        cwd=work,
-    )
+    proc = _long_training(work, 3)
     try:
-        rows = work / "run" / "metrics.jsonl"
-        deadline = time.monotonic() + 60
-        while not (rows.exists() and rows.read_text().count("\n") >= 2):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
         out, err = proc.communicate(timeout=30)
@@ -669,22 +664,8 @@ def _rank_pid(work: Path, rank: int) -> int | None:
 def test_a_rank_of_nnf_train_killed_ends_the_job_within_10_s_and_keeps_the_checkpoint(work):
     # MPICH's launcher SIGKILLs the other ranks at once (they cannot say anything) and prints
     # its banner: exit code 9, "Killed (signal 9)".
-    assert MPIEXEC is not None
-    args = ["train", "tiny.toml", "--data", "tiny.npz", "-o", "run", "-q", "--epochs", "100000"]
-    proc = subprocess.Popen(
-        [MPIEXEC, "-n", "3", *NNF, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-        cwd=work,
-    )
+    proc = _long_training(work, 3)
     try:
-        rows = work / "run" / "metrics.jsonl"
-        deadline = time.monotonic() + 60
-        while not (rows.exists() and rows.read_text().count("\n") >= 2):  # mid-training
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
         pid = _rank_pid(work, 1)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
