@@ -185,7 +185,7 @@ FORK_CHECK = textwrap.dedent(
     x = np.random.default_rng(0).standard_normal((8192, 40)).astype(np.float32)
     # a dense net splits in parts of host.WORK_PER_WEIGHT (64) samples or more: batch 128
     model = nnf.Sequential([Dense(output_size=10), Softmax()], input_shape=(40,))
-    model.predict(x)  # starts nnf's own pool thread: fit stops it before forking
+    model.predict(x, parallel="threads")  # starts nnf's pool thread: fit stops it first
     model.fit(x, np.arange(8192) % 10, epochs=1, batch_size=128, seed=0, verbose=0,
               loss="categorical_crossentropy")
     print(forks)

@@ -41,8 +41,8 @@ def two_threads(monkeypatch):
     [
         ("single", True, "single"),
         ("threads", True, "threads"),
-        ("auto", False, "threads"),  # predict: threads
-        ("processes", False, "threads"),  # worker processes only train
+        ("auto", False, "processes"),  # predict of many samples: worker processes too
+        ("processes", False, "processes"),
     ],
 )
 def test_backends_by_name(two_threads, name, training, expected):
@@ -50,6 +50,14 @@ def test_backends_by_name(two_threads, name, training, expected):
     with parallel.runtime(layers, 64, training=training, samples=10**6, parallel=name) as r:
         assert isinstance(r, Runtime) and r.name == expected
         assert (r.rank, r.ranks, r.shard(64)) == (0, 1, (0, 64))
+
+
+def test_short_predict_runs_on_threads(two_threads, monkeypatch):
+    # a worker process costs ~15 ms to start: below MIN_PROCESS_SAMPLES parts run on threads
+    monkeypatch.setattr(parallel, "MIN_PROCESS_SAMPLES", 4096)
+    layers = execution_order(_lenet().layers)
+    with parallel.runtime(layers, 64, samples=4095) as r:
+        assert r.name == "threads"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes: Linux")

@@ -57,10 +57,12 @@ def use_threads(monkeypatch: pytest.MonkeyPatch):
 
 @contextmanager
 def data_parallel(layers, batch_size: int, processes: bool = False):
-    """The split runtime a ``fit`` (``processes``) or a ``predict`` would get; None where
-    it would run single."""
-    samples = 10**9 if processes else 0
-    with parallel.runtime(layers, batch_size, training=processes, samples=samples) as runner:
+    """The split runtime a ``fit`` (``processes``) or a ``predict`` on threads would get;
+    None where it would run single."""
+    samples, name = (10**9, None) if processes else (0, "threads")
+    with parallel.runtime(
+        layers, batch_size, training=processes, samples=samples, parallel=name
+    ) as runner:
         yield None if runner.name == "single" else runner
 
 

@@ -219,7 +219,8 @@ class Sequential:
         out: np.ndarray | None = None
         allocator.tune_if_opted_in()  # the process is the caller's
         order = execution_order(self.layers)
-        with forgetting(order), runtime(order, min(n, batch_size), parallel=parallel) as runner:
+        chunk = min(n, batch_size)
+        with forgetting(order), runtime(order, chunk, samples=n, parallel=parallel) as runner:
             for start in range(0, n, batch_size):
                 chunk = runner.forward(self._as_batch(x[start : start + batch_size]), False)
                 if out is None:

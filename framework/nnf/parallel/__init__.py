@@ -12,9 +12,10 @@ Backends (``fit(..., parallel=NAME)`` or ``NNF_PARALLEL=NAME``; default ``auto``
 
 * ``single``: one piece, on the calling thread (layers may still split their own work);
 * ``threads``: each batch split over the pool of ``threads``;
-* ``processes``: parts after the first in worker processes where that is safe (a long enough
-  ``fit``, on Linux, with no other thread alive in the process), threads otherwise;
-* ``auto``: ``processes`` for ``fit``, ``threads`` for ``predict``/``evaluate``;
+* ``processes``: parts after the first in worker processes where that is safe (a ``fit``,
+  ``predict`` or ``evaluate`` of 4,096 samples or more, on Linux, with no other thread alive
+  in the process), threads otherwise;
+* ``auto``: as ``processes`` (the name a user leaves to nnf);
 * ``mpi``: ``fit`` over the ranks of an MPI job (``nnf.parallel.mpi``; needs
   ``pip install 'nnf-framework[mpi]'``), each rank running its shard of every batch split
   over its share of the machine's cores as ``threads`` would (``mpi.rank_runtime``);
@@ -75,8 +76,8 @@ def runtime(
     parallel: str | None = None,
 ) -> Iterator[Runtime]:
     """The runtime for batches of up to ``batch_size`` through ``layers`` (execution order),
-    closed on exit. ``samples``: how many samples a ``fit`` call trains on over all its epochs
-    (worker processes pay for their start only over long runs)."""
+    closed on exit. ``samples``: how many samples the call runs through, over all its epochs
+    for ``fit`` (worker processes pay for their start only over long runs)."""
     from .single import Runtime
 
     name = backend_name(parallel)
@@ -105,7 +106,10 @@ def runtime(
     if parts < 2:
         yield Runtime(layers)
         return
-    processes = training and name in ("auto", "processes") and samples >= MIN_PROCESS_SAMPLES
+    # predict and evaluate too: two single-thread processes ran LeNet-5 inference 1.25-1.36x
+    # the speed of two threads of one process, whose NumPy calls share the GIL
+    # (benchmarks/ab_predict.py; suite job d 1.32x).
+    processes = name in ("auto", "processes") and samples >= MIN_PROCESS_SAMPLES
     with threads.parallel_section() as usable:
         if usable < 2:
             yield Runtime(layers)
