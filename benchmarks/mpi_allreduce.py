@@ -20,31 +20,13 @@ import argparse
 import time
 
 import nnf
+import nnf_side
 import numpy as np
 from mpi4py import MPI
 from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Softmax
 from nnf.losses import value_and_softmax_gradient
 from nnf.parallel.mpi import MPIRuntime
 from nnf.parallel.plan import execution_order
-
-
-def lenet5() -> nnf.Sequential:
-    layers = [
-        Convolutional(kernel_size=5, depth=6, padding="same", bias="channel"),
-        ReLU(),
-        MaxPool2D(2),
-        Convolutional(kernel_size=5, depth=16, bias="channel"),
-        ReLU(),
-        MaxPool2D(2),
-        Flatten(),
-        Dense(output_size=120),
-        ReLU(),
-        Dense(output_size=84),
-        ReLU(),
-        Dense(output_size=10),
-        Softmax(),
-    ]
-    return nnf.Sequential(layers, input_shape=(1, 28, 28), dtype="float32").build(seed=1)
 
 
 def cifar_net() -> nnf.Sequential:
@@ -97,7 +79,7 @@ def main() -> None:
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
     rows = []
-    for name, build in (("LeNet-5", lenet5), ("CIFAR-sized CNN", cifar_net)):
+    for name, build in (("LeNet-5", lambda: nnf_side.lenet5(1)), ("CIFAR-sized CNN", cifar_net)):
         model = build()
         with model.training():
             for per_rank in (32, 64):
