@@ -168,7 +168,7 @@ def fit_with_callbacks(
         code = exit_code(exc)  # 130 (Ctrl-C) or 143 (SIGTERM), here or on another rank
         what = "terminated (SIGTERM)" if code == TERMINATED else "interrupted"
         raise CommandError(
-            f"{what}; the model after epoch {saver.epochs_done} is in {saver.last} "
+            f"{what}; the model after epoch {_epochs_in(saver)} is in {saver.last} "
             f"(continue with: nnf train --resume {_resume_target(saver.last)})",
             code,
         ) from None
@@ -178,6 +178,21 @@ def fit_with_callbacks(
             f"is in {saver.last}",
             FAILURE,
         ) from None
+
+
+def _epochs_in(saver: ModelCheckpoint) -> int:
+    """The epoch count the file ``saver.last`` holds. Read from the file: Ctrl-C may land
+    after the file was replaced but before the saver counted the epoch (its directory is
+    synced in between)."""
+    from ..errors import NNFError
+    from ..io import inspect
+
+    try:
+        training = inspect(saver.last).get("training") if saver.last is not None else None
+    except (OSError, NNFError):  # unreadable: the saver's own count is the best we know
+        return saver.epochs_done
+    epoch = training.get("epoch") if training else None
+    return int(epoch) if epoch is not None else saver.epochs_done
 
 
 def _resume_target(last: Path | None) -> str:
