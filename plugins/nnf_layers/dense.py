@@ -81,7 +81,7 @@ class Dense(Layer):
         else:
             bias = np.zeros(m, dtype=dtype)
         self.params = {"weights": weights, "bias": bias}
-        self._grads_dirty = False  # whether self.grads may hold non-zero values
+        self._grads_dirty = False  # False right after zero_grad: backward writes dW, not adds
         return (m, 1) if column else (m,)
 
     @property
@@ -101,7 +101,7 @@ class Dense(Layer):
         self.input = x = np.asarray(x, dtype=self.dtype)
         out_shape = self._output_shape(x)  # checks x
         weights, bias = self.params["weights"], self.params["bias"]
-        y = kernels.affine(x.reshape(-1, weights.shape[1]), weights, bias)
+        y = kernels.affine(x.reshape(-1, weights.shape[1]), weights, bias, training)
         return y.reshape(out_shape)
 
     def _backward(self, output_gradient: Any) -> np.ndarray:
@@ -117,7 +117,10 @@ class Dense(Layer):
 
     def _backward_parameters_rows(self, g: np.ndarray, x: np.ndarray) -> None:
         x_rows = x.reshape(-1, self.params["weights"].shape[1])
-        self.grads["weights"] += kernels.weight_product(g, x_rows)  # dW = G^T X
+        if self._grads_dirty:
+            self.grads["weights"] += kernels.weight_product(g, x_rows)  # dW = G^T X
+        else:  # zeroed since the last backward: write the product there, skip the sum
+            kernels.weight_product(g, x_rows, out=self.grads["weights"])
         self.grads["bias"] += g.sum(axis=0)  # db = sum G
         self._grads_dirty = True
 

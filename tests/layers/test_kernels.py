@@ -89,11 +89,35 @@ def test_dense_layers_of_two_sizes_keep_their_own_weight_product_buffers() -> No
     first, second = Dense(5, 3), Dense(3, 2)
     x = rng.standard_normal((4, 5)).astype(np.float32)
     buffers = []
-    for _ in range(2):  # the second round must reuse the first round's arrays
+    # The first backward after zero_grad writes into grads directly (no buffer); rounds two
+    # and three add through the buffers, and the third must reuse the second's arrays.
+    for _ in range(3):
         y = first.forward(x)
         second.backward(np.ones((4, 2), np.float32) + 0 * second.forward(y))
         first.backward(np.ones((4, 3), np.float32))
         shapes = {(3, 5), (2, 3)}  # the two layers' weight shapes (other tests leave others)
         kept = scratch.arrays.items()
         buffers.append([id(a) for k, a in kept if "dense" in str(k) and a.shape in shapes])
-    assert len(buffers[0]) == 2 and buffers[0] == buffers[1]
+    assert len(buffers[1]) == 2 and buffers[1] == buffers[2]
+
+
+@pytest.mark.parametrize("rows", [3, dense.FEW_ROWS + 5])
+def test_dense_backward_writes_then_adds_the_weight_gradient(rows: int) -> None:
+    """Right after zero_grad, backward writes G^T X into grads; later calls add to it; a
+    product of few rows (computed transposed) equals the tutorial's formula too."""
+    rng = np.random.default_rng(rows)
+    layer = Dense(5, 3)
+    layer.cast("float64")
+    x, g = rng.standard_normal((rows, 5)), rng.standard_normal((rows, 3))
+    w, b = layer.params["weights"], layer.params["bias"]
+    expected = reference.dense(x, w, b)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(layer.forward(x, training=True), expected, rtol=1e-12)
+    d_w = reference.dense_gradients(x, w, g)[0]
+    layer.backward(g)
+    np.testing.assert_allclose(layer.grads["weights"], d_w, rtol=1e-12)
+    layer.backward(g)  # no zero_grad between: the gradients of two batches add up
+    np.testing.assert_allclose(layer.grads["weights"], 2 * d_w, rtol=1e-12)
+    layer.zero_grad()
+    layer.backward(2 * g)
+    np.testing.assert_allclose(layer.grads["weights"], 2 * d_w, rtol=1e-12)
