@@ -207,3 +207,64 @@ def test_bad_options_are_config_errors():
     with pytest.raises(ConfigError, match="rho"):
         RMSprop(rho=1.0)
     assert isinstance(get_optimizer("adam", learning_rate=0.1), Adam)
+
+
+@pytest.mark.parametrize(
+    ("opt", "rate"),
+    [
+        (SGD(0.1), 0.1),
+        (SGD(0.1, momentum=0.9), None),
+        (SGD(0.1, weight_decay=1e-4), None),
+        (SGD(0.1, clipnorm=1.0), None),
+        (SGD(0.1, clipvalue=1.0), None),
+        (Adam(0.1), None),
+    ],
+)
+def test_only_plain_sgd_offers_its_step_to_the_layers(opt, rate) -> None:
+    assert opt.plain_rate() == rate
+
+
+def _trained(optimizer, parallel: str = "single"):
+    from nnf import Sequential
+    from nnf.layers import Convolutional, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Softmax
+
+    model = Sequential(
+        [
+            Convolutional(kernel_size=3, depth=4, bias="position"),
+            ReLU(),
+            MaxPool2D(2),  # runs fused with the convolution
+            Flatten(),
+            Dense(output_size=12),
+            Sigmoid(),
+            Dense(output_size=3),
+            Softmax(),
+        ],
+        input_shape=(1, 8, 8),
+    ).build(seed=3)
+    model.cast("float64")
+    rng = np.random.default_rng(4)
+    x, y = rng.random((40, 1, 8, 8)), rng.integers(0, 3, 40)
+    history = model.fit(
+        x, y, epochs=3, batch_size=8, optimizer=optimizer, seed=5, verbose=0, parallel=parallel
+    )
+    return model, optimizer, history
+
+
+def test_plain_sgd_taken_by_the_layers_during_backward_trains_as_the_optimizer_step() -> None:
+    """The fused step (each layer's ``backward(g, lr)``) against ``SGD.step`` after backward:
+    a clipnorm no gradient reaches turns the fusion off and changes nothing else."""
+
+    def no_update(*_args) -> None:
+        raise AssertionError("SGD.step ran: the layers did not take the step")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SGD, "_update", no_update)
+        fused, opt, history = _trained(SGD(0.5))
+    stepped, opt_ref, history_ref = _trained(SGD(0.5, clipnorm=1e9))
+    assert opt.plain_rate() == 0.5 and opt_ref.plain_rate() is None
+    assert opt.iterations == opt_ref.iterations == 15  # 3 epochs of 5 batches
+    np.testing.assert_allclose(history["loss"], history_ref["loss"], rtol=1e-12)
+    for (name, p, g), (_, q, _) in zip(fused.named_parameters(), stepped.named_parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-13, err_msg=name)
+        assert not g.any(), f"{name}: gradients left non-zero"
+    assert history["loss"][-1] < history["loss"][0]  # it learned something

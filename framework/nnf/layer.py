@@ -153,14 +153,18 @@ def forgetting(layers: Iterable[Layer]) -> Iterator[None]:
             layer.forget()
 
 
-def backward_chain(layers: list[Layer], output_gradient: np.ndarray) -> None:
+def backward_chain(
+    layers: list[Layer], output_gradient: np.ndarray, learning_rate: float | None = None
+) -> None:
     """Back-propagate through ``layers`` (in forward order) for their parameter gradients
-    only: nothing consumes the first layer's dL/dx, so it runs ``backward_parameters``."""
+    only: nothing consumes the first layer's dL/dx, so it runs ``backward_parameters``.
+    With ``learning_rate``, each layer applies the tutorial's plain SGD step instead
+    (``Layer.backward``), leaving its ``grads`` zero."""
     grad = output_gradient
     for layer in reversed(layers[1:]):
-        grad = layer.backward(grad)
+        grad = layer.backward(grad, learning_rate)
     if layers:
-        layers[0].backward_parameters(grad)
+        layers[0].backward_parameters(grad, learning_rate)
 
 
 def legacy_seeded_rng() -> np.random.Generator:

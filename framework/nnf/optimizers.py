@@ -96,6 +96,16 @@ class Optimizer:
         for path, p, g in params:
             self._update(path, p, g)
 
+    def plain_rate(self) -> float | None:
+        """``lr`` when this optimizer's step is exactly ``p -= lr * g`` for every parameter,
+        with no clipping, decay or state (then the layers may take it during backward,
+        ``Layer.backward(g, learning_rate)``); else None."""
+        return None
+
+    def count_step(self) -> None:
+        """Count a step that the layers took themselves (see ``plain_rate``)."""
+        self.iterations += 1
+
     def _clip(self, grads: list[np.ndarray]) -> None:
         """Scale the gradients to global norm <= clipnorm, then clip each to +-clipvalue."""
         if self.clipnorm is not None:
@@ -154,6 +164,10 @@ class SGD(Optimizer):
         super().__attrs_post_init__()
         if self.nesterov and self.momentum == 0:
             raise ConfigError("nesterov=True needs momentum > 0 (e.g. momentum=0.9)")
+
+    def plain_rate(self) -> float | None:
+        plain = not (self.momentum or self.weight_decay or self.clipnorm or self.clipvalue)
+        return float(self.learning_rate) if plain else None
 
     def _update(self, path: str, p: np.ndarray, g: np.ndarray) -> None:
         if self.weight_decay:

@@ -108,7 +108,10 @@ def train_step(
     rank's shard of a global batch of ``batch_samples`` samples (default ``len(xb)``): its
     loss gradient is scaled by its share, the runner sums the gradients over the ranks, and
     the returned loss is the global batch's; the predictions are the shard's (None for an
-    empty shard).
+    empty shard). An optimizer whose step is plain SGD (``Optimizer.plain_rate``) is taken
+    by the layers during backward where the runner holds the whole batch (``fuses_sgd``):
+    the tutorial's update, without the passes over the gradients that ``step`` and
+    ``zero_grad`` make.
     """
     if runner is None:
         runner = Runtime(execution_order(model.layers))
@@ -130,6 +133,11 @@ def train_step(
         if whole != k:  # a shard: the ranks' summed gradients are the whole batch's mean
             grad = grad * (k / whole)
         grad = grad.astype(pred.dtype, copy=False)
+        rate = optimizer.plain_rate() if runner.fuses_sgd else None
+        if rate is not None:  # plain SGD in one piece: each layer steps during backward,
+            runner.backward(grad, start, rate)  # with no pass over gradients afterwards
+            optimizer.count_step()
+            return value, pred
         runner.backward(grad, start)
     summed = runner.sum_gradients(float(value) * k)  # one process: the gradients stay
     if runner.ranks > 1:

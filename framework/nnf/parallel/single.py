@@ -29,6 +29,9 @@ class Runtime:
     """The ``single`` backend: batches run in one piece through ``layers``."""
 
     name = "single"
+    # Whether ``backward`` may take a learning rate and step each layer as it goes (a plain
+    # SGD step fused into backward): only where one piece holds the whole batch's gradients.
+    fuses_sgd = True
     rank = 0  # this process's index among the processes training together
     ranks = 1  # how many there are
 
@@ -41,11 +44,15 @@ class Runtime:
             x = layer.forward(x, training=training)
         return x
 
-    def backward(self, output_gradient: np.ndarray, start: int) -> None:
+    def backward(
+        self, output_gradient: np.ndarray, start: int, learning_rate: float | None = None
+    ) -> None:
         """Back-propagate the last ``forward``'s output gradient from before layer ``start``
         (execution order); the layers' ``grads`` then hold the whole batch's parameter
-        gradients (dL/dx of the first layer is not computed)."""
-        backward_chain(self.layers[:start], output_gradient)
+        gradients (dL/dx of the first layer is not computed). With ``learning_rate`` (only
+        where ``fuses_sgd``), every layer instead takes the step ``p -= lr * g`` as soon as
+        its dL/dx is out, and its ``grads`` stay zero."""
+        backward_chain(self.layers[:start], output_gradient, learning_rate)
 
     def reseed(self, seed: int, epoch: int) -> None:
         """Give every part of a split batch its own random stream for the epoch (dropout
