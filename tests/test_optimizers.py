@@ -268,3 +268,17 @@ def test_plain_sgd_taken_by_the_layers_during_backward_trains_as_the_optimizer_s
         np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-13, err_msg=name)
         assert not g.any(), f"{name}: gradients left non-zero"
     assert history["loss"][-1] < history["loss"][0]  # it learned something
+
+
+def test_a_backend_that_splits_batches_refuses_a_fused_step() -> None:
+    from nnf import Sequential
+    from nnf.layers import Dense
+    from nnf.parallel.replicas import Replicas
+
+    model = Sequential([Dense(output_size=3)], input_shape=(2,)).build(seed=0)
+    runner = Replicas(model.layers, parts=2, least=1)
+    runner.forward(np.ones((4, 2), np.float32), training=True)
+    with pytest.raises(TypeError, match="threads backend sums its parts' gradients"):
+        runner.backward(np.ones((4, 3), np.float32), 1, learning_rate=0.1)
+    runner.backward(np.ones((4, 3), np.float32), 1)  # the unfused call still works
+    assert model.layers[0].grads["bias"].tolist() == [4.0, 4.0, 4.0]

@@ -128,9 +128,11 @@ class MPIRuntime(Runtime):
             super().forward(x, training) if self.inner is None else self.inner.forward(x, training)
         )
 
-    def backward(self, output_gradient: np.ndarray, start: int) -> None:
-        if self.inner is None:
-            super().backward(output_gradient, start)
+    def backward(
+        self, output_gradient: np.ndarray, start: int, learning_rate: float | None = None
+    ) -> None:
+        if learning_rate is not None or self.inner is None:
+            super().backward(output_gradient, start, learning_rate)
         else:
             self.inner.backward(output_gradient, start)
 

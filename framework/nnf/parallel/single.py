@@ -52,6 +52,11 @@ class Runtime:
         gradients (dL/dx of the first layer is not computed). With ``learning_rate`` (only
         where ``fuses_sgd``), every layer instead takes the step ``p -= lr * g`` as soon as
         its dL/dx is out, and its ``grads`` stay zero."""
+        if learning_rate is not None and not self.fuses_sgd:
+            raise TypeError(
+                f"the {self.name} backend sums its parts' gradients before any step: call "
+                "backward without a learning rate, then the optimizer"
+            )
         backward_chain(self.layers[:start], output_gradient, learning_rate)
 
     def reseed(self, seed: int, epoch: int) -> None:
