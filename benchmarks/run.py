@@ -182,6 +182,17 @@ def select_jobs(spec: str | None, quick: bool, no_fashion: bool) -> list[str]:
     return [n for n, j in jobs.JOBS.items() if not (j.optional and (quick or no_fashion))]
 
 
+# Some hosts set OPENBLAS_CORETYPE for old OpenBLAS builds that fail on their CPU; NumPy's
+# current OpenBLAS then runs that (older) core's kernels: Haswell's on an AVX-512 CPU halved
+# the GEMM ceiling here (benchmarks/README.md, "Session 9"). torch's kernels ignore it.
+_CORETYPE_NOTE = (
+    "Note: OPENBLAS_CORETYPE={} makes NumPy's OpenBLAS run that core's kernels whatever this "
+    "CPU is (torch ignores it). To measure the kernels OpenBLAS would pick, unset it and "
+    "OPENBLAS_L2_SIZE in this command alone: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
+    "python benchmarks/run.py ...`."
+)
+
+
 def render(out: dict[str, Any]) -> str:
     """The Markdown report: machine, GEMM ceiling, then one table per kind of job."""
     m = out["machine"]
@@ -196,6 +207,8 @@ def render(out: dict[str, Any]) -> str:
         f"{gemm['best']:.0f} best (measured before and after the jobs).",
         "",
     ]
+    if "OPENBLAS_CORETYPE" in m["env"]:
+        lines += [_CORETYPE_NOTE.format(m["env"]["OPENBLAS_CORETYPE"]), ""]
     results = out["results"]
     thr = [r for r in results if r["kind"] == "throughput" and r["name"] != "fashion"]
     if thr:
