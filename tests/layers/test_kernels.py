@@ -121,3 +121,4 @@ def test_dense_backward_writes_then_adds_the_weight_gradient(rows: int) -> None:
     layer.zero_grad()
     layer.backward(2 * g)
     np.testing.assert_allclose(layer.grads["weights"], 2 * d_w, rtol=1e-12)
+    check_gradients(layer, x, training=True)  # training's order of the product, vs differences
