@@ -10,9 +10,9 @@ import numpy as np
 from nnf.workspace import scratch
 
 # Up to this many rows, training computes ``x @ W^T`` as ``(W @ x^T)^T``: OpenBLAS's product
-# of a few rows by a transposed weight matrix took 1.1-2.7x as long (SkylakeX kernels; 1.0-1.5x
-# with Haswell's) for the suite's Dense shapes, and as long or less from 128 rows on
-# (benchmarks/README.md, "Session 9: the Dense product's orientation").
+# of 16-64 rows by a transposed weight matrix took 1.1-2.5x as long for the suite's Dense
+# shapes (SkylakeX kernels; 0.9-1.5x with Haswell's), and as long or less from 128 rows on
+# (``benchmarks/dense_orientation.py``; benchmarks/README.md, "The Dense product's orientation").
 FEW_ROWS = 64
 
 
