@@ -278,7 +278,58 @@ def test_a_backend_that_splits_batches_refuses_a_fused_step() -> None:
     model = Sequential([Dense(output_size=3)], input_shape=(2,)).build(seed=0)
     runner = Replicas(model.layers, parts=2, least=1)
     runner.forward(np.ones((4, 2), np.float32), training=True)
-    with pytest.raises(TypeError, match="threads backend sums its parts' gradients"):
+    with pytest.raises(TypeError, match="this threads runtime cannot step the layers"):
         runner.backward(np.ones((4, 3), np.float32), 1, learning_rate=0.1)
     runner.backward(np.ones((4, 3), np.float32), 1)  # the unfused call still works
     assert model.layers[0].grads["bias"].tolist() == [4.0, 4.0, 4.0]
+
+
+def test_an_sgd_subclass_with_its_own_update_keeps_it() -> None:
+    import attrs
+
+    @attrs.define(eq=False)
+    class FrozenBias(SGD):
+        def _update(self, path: str, p: np.ndarray, g: np.ndarray) -> None:
+            if not path.endswith("bias"):
+                super()._update(path, p, g)
+
+    assert FrozenBias(0.5).plain_rate() is None
+    model, _, _ = _trained(FrozenBias(0.5))
+    for name, p, _ in model.named_parameters():
+        if name.endswith("bias") and "dense" in name.lower():
+            assert not p.any(), f"{name} moved: the subclass's update did not run"
+
+
+def test_a_layer_overriding_backward_trains_with_plain_sgd_through_the_optimizer() -> None:
+    """A plugin written against ``backward(g)`` (off the documented contract, which is
+    ``_backward``) gets the plain calls and the optimizer's step, as before the fused step."""
+    import attrs
+    from nnf import Layer, Sequential
+    from nnf.layers import Dense
+    from nnf.parallel.single import Runtime
+
+    @attrs.define(eq=False)
+    class Doubling(Layer):
+        key = "test.Doubling.v1"
+        keeps = ()
+
+        def forward(self, x, training: bool = False) -> np.ndarray:
+            self.input = x
+            return x * 2.0
+
+        def _backward(self, g: np.ndarray) -> np.ndarray:
+            return g * 2.0
+
+        def backward(self, output_gradient):  # type: ignore[override]
+            return super().backward(output_gradient)
+
+    model = Sequential([Dense(output_size=3), Doubling(), Dense(output_size=1)], input_shape=(4,))
+    model.build(seed=0)
+    assert not Runtime(model.layers).fuses_sgd
+    before = [p.copy() for _, p, _ in model.named_parameters()]
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4)), rng.random((16, 1))
+    model.fit(x, y, epochs=2, batch_size=8, optimizer=SGD(0.1), loss="mse", verbose=0, seed=0)
+    after = list(model.named_parameters())
+    assert all(not np.array_equal(b, p) for b, (_, p, _) in zip(before, after))
+    assert all(not g.any() for _, _, g in after)

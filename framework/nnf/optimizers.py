@@ -167,7 +167,9 @@ class SGD(Optimizer):
 
     def plain_rate(self) -> float | None:
         plain = not (self.momentum or self.weight_decay or self.clipnorm or self.clipvalue)
-        return float(self.learning_rate) if plain else None
+        # a subclass's own update or step must run: it may differ from p -= lr * g
+        own = type(self)._update is SGD._update and type(self).step is Optimizer.step
+        return float(self.learning_rate) if plain and own else None
 
     def _update(self, path: str, p: np.ndarray, g: np.ndarray) -> None:
         if self.weight_decay:

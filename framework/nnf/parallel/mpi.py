@@ -85,7 +85,6 @@ class MPIRuntime(Runtime):
     hang, if a rank fails."""
 
     name = "mpi"
-    fuses_sgd = False  # the parts' gradients are summed before any step
 
     def __init__(
         self, layers: Sequence[Layer], job: Any | None = None, inner: Runtime | None = None

@@ -34,7 +34,6 @@ class Replicas(Runtime):
     unsplit."""
 
     name = "threads"
-    fuses_sgd = False  # the parts' gradients are summed before any step
 
     def __init__(self, layers: Sequence[Layer], parts: int, least: int | None = None) -> None:
         from .host import min_part

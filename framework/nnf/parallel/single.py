@@ -25,18 +25,27 @@ import numpy as np
 from ..layer import Layer, backward_chain
 
 
+def _steps_in_backward(layer: Layer) -> bool:
+    """Whether ``layer`` takes ``Layer.backward(g, learning_rate)`` as the base class defines
+    it (its own ``_backward_sgd`` hook included)."""
+    kind = type(layer)
+    return kind.backward is Layer.backward and kind.backward_parameters is Layer.backward_parameters
+
+
 class Runtime:
     """The ``single`` backend: batches run in one piece through ``layers``."""
 
     name = "single"
-    # Whether ``backward`` may take a learning rate and step each layer as it goes (a plain
-    # SGD step fused into backward): only where one piece holds the whole batch's gradients.
-    fuses_sgd = True
     rank = 0  # this process's index among the processes training together
     ranks = 1  # how many there are
 
     def __init__(self, layers: Sequence[Layer]) -> None:
         self.layers = list(layers)
+        # Whether ``backward`` may take a learning rate and step each layer as it goes (plain
+        # SGD fused into backward): only in one piece, which holds the whole batch's
+        # gradients (a subclass splits or shards batches: off), and only through the base
+        # class's ``backward``, which a layer overriding it may not pass the rate on to.
+        self.fuses_sgd = type(self) is Runtime and all(map(_steps_in_backward, self.layers))
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """The model's output ``(N, *out)`` for batch ``x`` ``(N, *in)``."""
@@ -54,8 +63,9 @@ class Runtime:
         its dL/dx is out, and its ``grads`` stay zero."""
         if learning_rate is not None and not self.fuses_sgd:
             raise TypeError(
-                f"the {self.name} backend sums its parts' gradients before any step: call "
-                "backward without a learning rate, then the optimizer"
+                f"this {self.name} runtime cannot step the layers during backward (it splits "
+                "batches, or a layer overrides backward): call backward without a learning "
+                "rate, then the optimizer"
             )
         backward_chain(self.layers[:start], output_gradient, learning_rate)
 

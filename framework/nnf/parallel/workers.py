@@ -157,7 +157,6 @@ class ProcessReplicas(Runtime):
     model's own layers; ``close()`` ends the workers."""
 
     name = "processes"
-    fuses_sgd = False  # the parts' gradients are summed before any step
 
     def __init__(
         self,

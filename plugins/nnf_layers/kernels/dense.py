@@ -21,8 +21,9 @@ def affine(
 ) -> np.ndarray:
     """``x @ W^T + b`` for rows ``x`` (M, n) and ``W`` (m, n): (M, m), C-ordered.
 
-    Inference keeps each row's rounding independent of the rows computed with it, so that a
-    batch split over threads or not gives the same bits. The swapped product's rounding
+    Inference keeps the order whose rounding of a row does not depend on the rows computed
+    with it where the BLAS allows (OpenBLAS's SkylakeX kernels; not its Haswell ones), so that
+    a batch split over threads or not gives the same bits. The swapped product's rounding
     depends on M; training accepts that (splitting a batch already changes its sums), so it
     gets the faster order for few rows, copied back to C order: the layers after it must see
     one layout whatever the part's size, since NumPy's sums depend on it.
