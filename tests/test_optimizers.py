@@ -279,7 +279,7 @@ def test_a_backend_that_splits_batches_refuses_a_fused_step() -> None:
     runner = Replicas(model.layers, parts=2, least=1)
     runner.forward(np.ones((4, 2), np.float32), training=True)
     with pytest.raises(TypeError, match="this threads runtime cannot step the layers"):
-        runner.backward(np.ones((4, 3), np.float32), 1, learning_rate=0.1)
+        runner.backward_sgd(np.ones((4, 3), np.float32), 1, 0.1)
     runner.backward(np.ones((4, 3), np.float32), 1)  # the unfused call still works
     assert model.layers[0].grads["bias"].tolist() == [4.0, 4.0, 4.0]
 

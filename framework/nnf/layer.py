@@ -161,16 +161,11 @@ def backward_chain(
     With ``learning_rate``, each layer applies the tutorial's plain SGD step instead
     (``Layer.backward``), leaving its ``grads`` zero."""
     grad = output_gradient
-    if learning_rate is None:  # the plain calls, as a layer written before the option sees them
-        for layer in reversed(layers[1:]):
-            grad = layer.backward(grad)
-        if layers:
-            layers[0].backward_parameters(grad)
-        return
+    rate = () if learning_rate is None else (learning_rate,)  # plain calls without a rate
     for layer in reversed(layers[1:]):
-        grad = layer.backward(grad, learning_rate)
+        grad = layer.backward(grad, *rate)
     if layers:
-        layers[0].backward_parameters(grad, learning_rate)
+        layers[0].backward_parameters(grad, *rate)
 
 
 def legacy_seeded_rng() -> np.random.Generator:

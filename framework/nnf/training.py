@@ -135,7 +135,7 @@ def train_step(
         grad = grad.astype(pred.dtype, copy=False)
         rate = optimizer.plain_rate() if runner.fuses_sgd else None
         if rate is not None:  # plain SGD in one piece: each layer steps during backward,
-            runner.backward(grad, start, rate)  # with no pass over gradients afterwards
+            runner.backward_sgd(grad, start, rate)  # with no pass over gradients afterwards
             optimizer.count_step()
             return value, pred
         runner.backward(grad, start)

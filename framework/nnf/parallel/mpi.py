@@ -127,11 +127,9 @@ class MPIRuntime(Runtime):
             super().forward(x, training) if self.inner is None else self.inner.forward(x, training)
         )
 
-    def backward(
-        self, output_gradient: np.ndarray, start: int, learning_rate: float | None = None
-    ) -> None:
-        if learning_rate is not None or self.inner is None:
-            super().backward(output_gradient, start, learning_rate)
+    def backward(self, output_gradient: np.ndarray, start: int) -> None:
+        if self.inner is None:
+            super().backward(output_gradient, start)
         else:
             self.inner.backward(output_gradient, start)
 

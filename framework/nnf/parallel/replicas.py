@@ -72,14 +72,9 @@ class Replicas(Runtime):
         outs = _run([partial(run, c, a, b) for c, (a, b) in zip(self.chains, self.bounds)])
         return np.concatenate(outs) if len(outs) > 1 else outs[0]
 
-    def backward(
-        self, output_gradient: np.ndarray, start: int, learning_rate: float | None = None
-    ) -> None:
+    def backward(self, output_gradient: np.ndarray, start: int) -> None:
         """Back-propagate the last ``forward``'s output gradient from before layer ``start``;
-        the model's layers end up holding the whole batch's parameter gradients (no fused
-        step: ``learning_rate`` must be None)."""
-        if learning_rate is not None:
-            super().backward(output_gradient, start, learning_rate)  # raises TypeError
+        the model's layers end up holding the whole batch's parameter gradients."""
 
         def run(chain: list[Layer], a: int, b: int) -> None:
             backward_chain(chain[:start], output_gradient[a:b])

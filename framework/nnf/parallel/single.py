@@ -53,19 +53,19 @@ class Runtime:
             x = layer.forward(x, training=training)
         return x
 
-    def backward(
-        self, output_gradient: np.ndarray, start: int, learning_rate: float | None = None
-    ) -> None:
+    def backward(self, output_gradient: np.ndarray, start: int) -> None:
         """Back-propagate the last ``forward``'s output gradient from before layer ``start``
         (execution order); the layers' ``grads`` then hold the whole batch's parameter
-        gradients (dL/dx of the first layer is not computed). With ``learning_rate`` (only
-        where ``fuses_sgd``), every layer instead takes the step ``p -= lr * g`` as soon as
-        its dL/dx is out, and its ``grads`` stay zero."""
-        if learning_rate is not None and not self.fuses_sgd:
+        gradients (dL/dx of the first layer is not computed)."""
+        backward_chain(self.layers[:start], output_gradient)
+
+    def backward_sgd(self, output_gradient: np.ndarray, start: int, learning_rate: float) -> None:
+        """``backward``, where every layer instead takes the step ``p -= lr * g`` as soon as
+        its dL/dx is out, its ``grads`` left zero. Only where ``fuses_sgd``."""
+        if not self.fuses_sgd:
             raise TypeError(
                 f"this {self.name} runtime cannot step the layers during backward (it splits "
-                "batches, or a layer overrides backward): call backward without a learning "
-                "rate, then the optimizer"
+                "batches, or a layer overrides backward): call backward, then the optimizer"
             )
         backward_chain(self.layers[:start], output_gradient, learning_rate)
 

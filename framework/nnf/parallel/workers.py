@@ -272,13 +272,9 @@ class ProcessReplicas(Runtime):
         rest = [w.out[: b - a] for w, (a, b) in zip(self.workers, self.bounds[1:])]
         return np.concatenate([out, *rest])
 
-    def backward(
-        self, output_gradient: np.ndarray, start: int, learning_rate: float | None = None
-    ) -> None:
+    def backward(self, output_gradient: np.ndarray, start: int) -> None:
         """Back-propagate from before layer ``start``; the model's layers end up holding the
-        whole batch's parameter gradients (no fused step: ``learning_rate`` must be None)."""
-        if learning_rate is not None:
-            super().backward(output_gradient, start, learning_rate)  # raises TypeError
+        whole batch's parameter gradients."""
         active = self.workers[: len(self.bounds) - 1]
         for w, (a, b) in zip(active, self.bounds[1:]):
             w.grad[: b - a] = output_gradient[a:b]
